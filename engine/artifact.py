@@ -1,0 +1,168 @@
+"""The self-describing model artifact: ``weights.npz``, ``vocab.json`` and ``config.json`` in one folder.
+
+Weights are plain float arrays in an ``.npz`` read with ``allow_pickle=False``; the architecture is rebuilt
+from ``config.json``, so nothing in the folder is ever executed. Names and shapes (U units, V symbols, gate
+order i, f, c, o as in Keras)::
+
+    lstm{k}/kernel            (input_dim, 4U)   input_dim = V for k = 0, else U
+    lstm{k}/recurrent_kernel  (U, 4U)
+    lstm{k}/bias              (4U,)
+    dense/kernel              (U, V)
+    dense/bias                (V,)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.vocab import Vocab
+
+FORMAT = "antiphon-lstm"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "weights.npz"
+VOCAB_FILE = "vocab.json"
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class Artifact:
+    """A loaded, validated model: config, vocabulary and weights (float32)."""
+
+    config: dict[str, Any]
+    vocab: Vocab
+    weights: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def units(self) -> int:
+        return int(self.config["architecture"]["units"])
+
+    @property
+    def layers(self) -> int:
+        return int(self.config["architecture"].get("layers", 1))
+
+    @property
+    def sequence_length(self) -> int:
+        return int(self.config["sequence_length"])
+
+    @property
+    def steps_per_quarter(self) -> int:
+        return int(self.config["steps_per_quarter"])
+
+
+def expected_shapes(vocab_size: int, units: int, layers: int) -> dict[str, tuple[int, ...]]:
+    """Weight name -> shape for an LSTM stack with a dense softmax head."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k in range(layers):
+        input_dim = vocab_size if k == 0 else units
+        shapes[f"lstm{k}/kernel"] = (input_dim, 4 * units)
+        shapes[f"lstm{k}/recurrent_kernel"] = (units, 4 * units)
+        shapes[f"lstm{k}/bias"] = (4 * units,)
+    shapes["dense/kernel"] = (units, vocab_size)
+    shapes["dense/bias"] = (vocab_size,)
+    return shapes
+
+
+def _check_config(config: Any, where: Path) -> None:
+    if not isinstance(config, dict):
+        raise ValueError(f"{where}: config must be a JSON object")
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{where}: not an Antiphon model (format {config.get('format')!r}, expected {FORMAT!r})")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{where}: unsupported format_version {config.get('format_version')!r}")
+    arch = config.get("architecture")
+    if not isinstance(arch, dict):
+        raise ValueError(f"{where}: config has no 'architecture' object")
+    for key in ("units", "vocab_size"):
+        value = arch.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{where}: architecture.{key} must be a positive integer, got {value!r}")
+    layers = arch.get("layers", 1)
+    if not isinstance(layers, int) or isinstance(layers, bool) or layers <= 0:
+        raise ValueError(f"{where}: architecture.layers must be a positive integer, got {layers!r}")
+    for key in ("sequence_length", "steps_per_quarter"):
+        value = config.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}")
+
+
+def load_artifact(path: str | os.PathLike[str]) -> Artifact:
+    """Load and validate an artifact folder; raises ``ValueError`` saying what is wrong."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(f"model folder not found: {folder}")
+    config_path = folder / CONFIG_FILE
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ValueError(f"model folder {folder} has no {CONFIG_FILE}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config_path} is not valid JSON: {err}") from err
+    _check_config(config, config_path)
+    vocab = Vocab.load(folder / VOCAB_FILE)
+    arch = config["architecture"]
+    if len(vocab) != arch["vocab_size"]:
+        raise ValueError(
+            f"{folder}: vocab.json has {len(vocab)} symbols but config says vocab_size {arch['vocab_size']}"
+        )
+    weights = _load_weights(folder / WEIGHTS_FILE)
+    shapes = expected_shapes(len(vocab), arch["units"], arch.get("layers", 1))
+    missing = sorted(set(shapes) - set(weights))
+    extra = sorted(set(weights) - set(shapes))
+    if missing or extra:
+        raise ValueError(f"{folder / WEIGHTS_FILE}: weights do not match the config (missing {missing}, unexpected {extra})")
+    for name, shape in shapes.items():
+        if weights[name].shape != shape:
+            raise ValueError(f"{WEIGHTS_FILE}: {name} has shape {weights[name].shape}, expected {shape}")
+        if not np.all(np.isfinite(weights[name])):
+            raise ValueError(f"{WEIGHTS_FILE}: {name} holds NaN or infinite values")
+    return Artifact(config=config, vocab=vocab, weights=weights)
+
+
+def _load_weights(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise ValueError(f"weights file missing: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            weights = {}
+            for name in data.files:
+                array = data[name]
+                if not np.issubdtype(array.dtype, np.floating):
+                    raise ValueError(f"{path}: {name} has dtype {array.dtype}, expected floating point")
+                weights[name] = np.ascontiguousarray(array, dtype=np.float32)
+            return weights
+    except ValueError as err:
+        if "allow_pickle" in str(err) or "Object arrays" in str(err):
+            raise ValueError(f"{path}: holds an object (pickled) array; refusing to load it") from err
+        raise
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{path} is not a readable .npz file: {err}") from err
+
+
+def save_artifact(path: str | os.PathLike[str], config: dict[str, Any], vocab: Vocab,
+                  weights: dict[str, np.ndarray]) -> Path:
+    """Write an artifact folder (config gets ``format`` fields added); validates by loading it back."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
+    arrays = {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
+    np.savez(folder / WEIGHTS_FILE, **arrays)
+    vocab.save(folder / VOCAB_FILE)
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=1, default=_json_default) + "\n", encoding="utf-8")
+    load_artifact(folder)
+    return folder
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(f"cannot write {type(value).__name__} to config.json")
