@@ -1,0 +1,1 @@
+"""Offline training: corpus loading and encoding (music21), datasets, and the Keras LSTM."""
