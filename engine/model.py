@@ -1,0 +1,272 @@
+"""The LSTM at run time, in numpy: next-symbol probabilities one grid step at a time.
+
+Two predictors share the weights of one :class:`LstmModel`:
+
+* ``window`` — exactly the report's generator: keep the last ``sequence_length`` symbols and run the LSTM
+  over that window from a zero state for every new symbol (O(L) cell steps per symbol);
+* ``stateful`` — carry the LSTM state (h, c) forward and do one cell step per new symbol (O(1)).
+
+The cell follows Keras' ``LSTM`` (gate order i, f, c, o; sigmoid gates, tanh cell activation) in float32,
+and the dense softmax head returns float64 probabilities that sum to 1. A one-hot input times the first
+kernel is a row lookup, so layer 0's input projection is a gather of kernel rows (with the bias folded in).
+The sigmoid gates are computed as ``0.5 * tanh(z / 2) + 0.5`` with the 1/2 folded into their weight
+columns (an exact power-of-two scaling), so each cell step needs a single ``tanh`` over all 4U gates.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from engine.artifact import Artifact, load_artifact
+from engine.vocab import Vocab
+
+STATEFUL = "stateful"
+WINDOW = "window"
+MODES = (STATEFUL, WINDOW)
+# Pending the held-out comparison of the two modes on a trained model (see the engine issue's closing note).
+DEFAULT_MODE = STATEFUL
+
+BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "bundled"
+
+
+def bundled_model_path() -> Path | None:
+    """The bundled default model folder, or ``None`` if the package ships none yet."""
+    return BUNDLED_MODEL_DIR if (BUNDLED_MODEL_DIR / "config.json").is_file() else None
+
+
+class _Layer:
+    """One LSTM layer's weights, pre-scaled so that one tanh gives all four gates."""
+
+    def __init__(self, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray):
+        units = recurrent.shape[0]
+        # z/2 for the sigmoid gates i, f, o; z for the candidate c (Keras gate order i, f, c, o).
+        scale = np.full(4 * units, 0.5, dtype=np.float32)
+        scale[2 * units:3 * units] = 1.0
+        self.units = units
+        self.kernel = np.ascontiguousarray(kernel * scale, dtype=np.float32)       # (input_dim, 4U)
+        self.recurrent = np.ascontiguousarray(recurrent * scale, dtype=np.float32)  # (U, 4U)
+        self.bias = np.ascontiguousarray(bias * scale, dtype=np.float32)            # (4U,)
+        self.table = self.kernel + self.bias  # row lookup for a one-hot input, bias included
+
+    def project(self, inputs: np.ndarray) -> np.ndarray:
+        """Input projections for dense inputs (T, input_dim) -> (T, 4U), bias included."""
+        return inputs @ self.kernel + self.bias
+
+    def step(self, z_in: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One cell step from the input projection ``z_in`` (4U,); returns the new (h, c)."""
+        u = self.units
+        t = np.tanh(z_in + h @ self.recurrent)
+        gates = 0.5 * t + 0.5  # sigmoid of the unscaled pre-activations (the c block is unused)
+        c = gates[u:2 * u] * c + gates[:u] * t[2 * u:3 * u]
+        h = gates[3 * u:] * np.tanh(c)
+        return h, c
+
+    def run(self, z_in: np.ndarray) -> np.ndarray:
+        """Run from a zero state over input projections (T, 4U); returns every h, (T, U)."""
+        u = self.units
+        steps = z_in.shape[0]
+        out = np.empty((steps, u), dtype=np.float32)
+        h = np.zeros(u, dtype=np.float32)
+        c = np.zeros(u, dtype=np.float32)
+        recurrent = self.recurrent
+        for t in range(steps):
+            a = np.tanh(z_in[t] + h @ recurrent)
+            g = 0.5 * a + 0.5
+            c = g[u:2 * u] * c + g[:u] * a[2 * u:3 * u]
+            h = g[3 * u:] * np.tanh(c)
+            out[t] = h
+        return out
+
+
+class LstmModel:
+    """An LSTM stack with a dense softmax head, loaded from a model artifact (numpy only)."""
+
+    def __init__(self, artifact: Artifact):
+        self.artifact = artifact
+        self.vocab: Vocab = artifact.vocab
+        self.config: dict = artifact.config
+        self.sequence_length: int = artifact.sequence_length
+        self.steps_per_quarter: int = artifact.steps_per_quarter
+        w = artifact.weights
+        self.layers = [_Layer(w[f"lstm{k}/kernel"], w[f"lstm{k}/recurrent_kernel"], w[f"lstm{k}/bias"])
+                       for k in range(artifact.layers)]
+        self.units = artifact.units
+        self.dense_kernel = np.ascontiguousarray(w["dense/kernel"], dtype=np.float32)  # (U, V)
+        self.dense_bias = np.ascontiguousarray(w["dense/bias"], dtype=np.float32)      # (V,)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LstmModel:
+        """Load an artifact folder; raises ``ValueError`` on a malformed or mismatched artifact."""
+        return cls(load_artifact(path))
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact) -> LstmModel:
+        return cls(artifact)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def predictor(self, mode: str = DEFAULT_MODE) -> Predictor:
+        """A fresh predictor (empty history) in ``mode``: ``"stateful"`` or ``"window"``."""
+        if mode == STATEFUL:
+            return StatefulPredictor(self)
+        if mode == WINDOW:
+            return WindowPredictor(self)
+        raise ValueError(f"unknown predictor mode {mode!r}; expected one of {', '.join(MODES)}")
+
+    def probabilities(self, h: np.ndarray) -> np.ndarray:
+        """Softmax head on the top layer's output h (U,) -> float64 probabilities (V,) summing to 1."""
+        logits = (h @ self.dense_kernel + self.dense_bias).astype(np.float64)
+        logits -= logits.max()
+        e = np.exp(logits)
+        return e / e.sum()
+
+    def predict_window(self, indices: Iterable[int]) -> np.ndarray:
+        """Probabilities after running the whole sequence ``indices`` from a zero state."""
+        window = self._check_indices(indices)
+        if window.size == 0:
+            raise ValueError("predict_window needs at least one symbol")
+        return self.probabilities(self._run_window(window))
+
+    def _run_window(self, window: np.ndarray) -> np.ndarray:
+        layer = self.layers[0]
+        z = layer.table[window]  # (T, 4U): one-hot @ kernel is a gather of kernel rows
+        hs = layer.run(z)
+        for layer in self.layers[1:]:
+            hs = layer.run(layer.project(hs))
+        return hs[-1]
+
+    def _check_indices(self, indices: Iterable[int]) -> np.ndarray:
+        array = np.asarray(indices if isinstance(indices, np.ndarray) else list(indices))
+        if array.size == 0:
+            return array.astype(np.intp)
+        if array.ndim != 1 or array.dtype.kind not in "iu":
+            raise ValueError(f"symbol indices must be a flat sequence of integers, got dtype {array.dtype}")
+        bad = array[(array < 0) | (array >= len(self.vocab))]
+        if bad.size:
+            raise ValueError(f"symbol index {int(bad[0])} is outside 0..{len(self.vocab) - 1}")
+        return array.astype(np.intp, copy=False)
+
+
+class Predictor:
+    """Next-symbol probabilities from the symbols fed so far (see the module docstring for the modes)."""
+
+    mode: str = ""
+
+    def __init__(self, model: LstmModel):
+        self.model = model
+        self.vocab = model.vocab
+        self._last: np.ndarray | None = None
+
+    @property
+    def last_probabilities(self) -> np.ndarray | None:
+        """The probabilities returned by the latest ``feed``/``prime`` (``None`` after ``reset``)."""
+        return self._last
+
+    def reset(self) -> None:
+        """Forget the history: zero LSTM state, empty window."""
+        raise NotImplementedError
+
+    def feed(self, index: int) -> np.ndarray:
+        """Consume one symbol index; return next-symbol probabilities, shape (V,), float64, sum 1."""
+        raise NotImplementedError
+
+    def prime(self, indices: Iterable[int]) -> np.ndarray:
+        """Feed many symbol indices; return the probabilities after the last one."""
+        raise NotImplementedError
+
+    def clone(self) -> Predictor:
+        """An independent copy of the current state (to compute ahead without disturbing this one)."""
+        raise NotImplementedError
+
+    def _check(self, index: int) -> int:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.vocab):
+            raise ValueError(f"symbol index {index!r} is outside 0..{len(self.vocab) - 1}")
+        return int(index)
+
+
+class StatefulPredictor(Predictor):
+    """Carries (h, c) of every layer forward: one cell step per symbol."""
+
+    mode = STATEFUL
+
+    def __init__(self, model: LstmModel):
+        super().__init__(model)
+        self.reset()
+
+    def reset(self) -> None:
+        u = self.model.units
+        self._h = [np.zeros(u, dtype=np.float32) for _ in self.model.layers]
+        self._c = [np.zeros(u, dtype=np.float32) for _ in self.model.layers]
+        self._last = None
+
+    def _advance(self, index: int) -> None:
+        layers = self.model.layers
+        z = layers[0].table[index]
+        for k, layer in enumerate(layers):
+            if k:
+                z = self._h[k - 1] @ layer.kernel + layer.bias
+            self._h[k], self._c[k] = layer.step(z, self._h[k], self._c[k])
+
+    def feed(self, index: int) -> np.ndarray:
+        self._advance(self._check(index))
+        self._last = self.model.probabilities(self._h[-1])
+        return self._last
+
+    def prime(self, indices: Iterable[int]) -> np.ndarray:
+        array = self.model._check_indices(indices)
+        if array.size == 0:
+            raise ValueError("prime needs at least one symbol")
+        for index in array.tolist():
+            self._advance(index)
+        self._last = self.model.probabilities(self._h[-1])
+        return self._last
+
+    def clone(self) -> StatefulPredictor:
+        other = StatefulPredictor.__new__(StatefulPredictor)
+        Predictor.__init__(other, self.model)
+        other._h = [h.copy() for h in self._h]
+        other._c = [c.copy() for c in self._c]
+        other._last = None if self._last is None else self._last.copy()
+        return other
+
+
+class WindowPredictor(Predictor):
+    """The report's generator: the last ``sequence_length`` symbols, run from a zero state every time."""
+
+    mode = WINDOW
+
+    def __init__(self, model: LstmModel):
+        super().__init__(model)
+        self._window: deque[int] = deque(maxlen=model.sequence_length)
+
+    def reset(self) -> None:
+        self._window.clear()
+        self._last = None
+
+    def feed(self, index: int) -> np.ndarray:
+        self._window.append(self._check(index))
+        return self._predict()
+
+    def prime(self, indices: Iterable[int]) -> np.ndarray:
+        array = self.model._check_indices(indices)
+        if array.size == 0:
+            raise ValueError("prime needs at least one symbol")
+        self._window.extend(array[-self.model.sequence_length:].tolist())
+        return self._predict()
+
+    def _predict(self) -> np.ndarray:
+        window = np.fromiter(self._window, dtype=np.intp, count=len(self._window))
+        self._last = self.model.probabilities(self.model._run_window(window))
+        return self._last
+
+    def clone(self) -> WindowPredictor:
+        other = WindowPredictor(self.model)
+        other._window.extend(self._window)
+        other._last = None if self._last is None else self._last.copy()
+        return other
