@@ -95,12 +95,13 @@ def entropy(probs: np.ndarray) -> float:
 class EntropySampler:
     """Draws the next symbol index from a model distribution by the rule in the module docstring."""
 
-    def __init__(self, vocab: Vocab, config: SamplerConfig | None = None,
-                 rng: np.random.Generator | None = None):
+    def __init__(self, vocab: Vocab, config: SamplerConfig, rng: np.random.Generator):
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        if not isinstance(config, SamplerConfig):
+            raise TypeError(f"config must be a SamplerConfig, got {type(config).__name__}")
         self.vocab = vocab
-        self.config = config if config is not None else SamplerConfig()
+        self.config = config
         self.rng = rng
         self.weights = np.ones(len(vocab), dtype=np.float64)
         for symbol, weight in self.config.weights.items():
@@ -180,7 +181,11 @@ def generate(predictor, sampler: EntropySampler, seed_symbols: Sequence[str], nu
     vocab = predictor.vocab
     if vocab != sampler.vocab:
         raise ValueError("the predictor and the sampler use different vocabularies")
-    indices = vocab.encode(pad_seed(seed_symbols, predictor.model.sequence_length))
+    try:
+        seed_indices = vocab.encode(list(seed_symbols))
+    except ValueError as err:
+        raise ValueError(f"seed: {err}") from None
+    indices = vocab.encode(pad_seed([], predictor.model.sequence_length)) + seed_indices
     predictor.reset()
     probs = predictor.prime(indices)
     out: list[str] = []
