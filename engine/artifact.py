@@ -74,7 +74,8 @@ def _check_config(config: Any, where: Path) -> None:
     if not isinstance(config, dict):
         raise ValueError(f"{where}: config must be a JSON object")
     if config.get("format") != FORMAT:
-        raise ValueError(f"{where}: not an Antiphon model (format {config.get('format')!r}, expected {FORMAT!r})")
+        raise ValueError(f"{where}: not an Antiphon model (format {config.get('format')!r}, "
+                         f"expected {FORMAT!r})")
     if config.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{where}: unsupported format_version {config.get('format_version')!r}")
     arch = config.get("architecture")
@@ -117,7 +118,8 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
     missing = sorted(set(shapes) - set(weights))
     extra = sorted(set(weights) - set(shapes))
     if missing or extra:
-        raise ValueError(f"{folder / WEIGHTS_FILE}: weights do not match the config (missing {missing}, unexpected {extra})")
+        raise ValueError(f"{folder / WEIGHTS_FILE}: weights do not match the config "
+                         f"(missing {missing}, unexpected {extra})")
     for name, shape in shapes.items():
         if weights[name].shape != shape:
             raise ValueError(f"{WEIGHTS_FILE}: {name} has shape {weights[name].shape}, expected {shape}")
@@ -155,7 +157,8 @@ def save_artifact(path: str | os.PathLike[str], config: dict[str, Any], vocab: V
     arrays = {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
     np.savez(folder / WEIGHTS_FILE, **arrays)
     vocab.save(folder / VOCAB_FILE)
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=1, default=_json_default) + "\n", encoding="utf-8")
+    text = json.dumps(config, indent=1, default=_json_default) + "\n"
+    (folder / CONFIG_FILE).write_text(text, encoding="utf-8")
     load_artifact(folder)
     return folder
 

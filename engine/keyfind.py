@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine.events import is_pitch_symbol
+from engine.events import Note, is_pitch_symbol
+from engine.melody import encode_notes, transpose_symbols
 from engine.vocab import Vocab
 
 MAJOR = "major"
@@ -91,3 +92,19 @@ def fold_into_vocab(symbols: Sequence[str], vocab: Vocab) -> list[str]:
             symbol = str(min(candidates, key=lambda p: abs(p - pitch)))
         out.append(symbol)
     return out
+
+
+def notes_to_model_key(notes: Sequence[Note], vocab: Vocab) -> tuple[list[str], int, tuple[int, str]]:
+    """Encode a call or seed in the model's key: (symbols, semitones applied, (tonic_pc, mode) found).
+
+    The key is estimated from the notes' pitches weighted by their lengths; the symbols are shifted by
+    ``transposition_to_model_key`` and folded by octaves into the vocabulary. Shift the model's answer by
+    ``-semitones`` to bring it back into the player's key.
+    """
+    pitched = [(n.pitch, n.length_steps) for n in notes if n.pitch is not None]
+    if not pitched:
+        raise ValueError("cannot estimate the key of a phrase without notes")
+    key = estimate_key(pitched)
+    semitones = transposition_to_model_key(*key)
+    symbols = fold_into_vocab(transpose_symbols(encode_notes(notes), semitones), vocab)
+    return symbols, semitones, key

@@ -42,7 +42,8 @@ def write_midi(notes: Iterable[Note], path: str | os.PathLike[str], *, bpm: floa
     for note in notes:
         if note.is_rest:
             continue
-        if not MIDI_PITCH_MIN <= note.pitch <= MIDI_PITCH_MAX or note.length_steps <= 0 or note.start_step < 0:
+        valid = MIDI_PITCH_MIN <= note.pitch <= MIDI_PITCH_MAX and note.length_steps > 0
+        if not valid or note.start_step < 0:
             raise ValueError(f"cannot write {note}: pitch must be 0..127, start >= 0 and length > 0")
         events.append((note.start_step * ticks_per_step, 1, note.pitch))
         events.append((note.end_step * ticks_per_step, 0, note.pitch))

@@ -185,7 +185,8 @@ class Predictor:
         raise NotImplementedError
 
     def _check(self, index: int) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.vocab):
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+                or not 0 <= index < len(self.vocab):
             raise ValueError(f"symbol index {index!r} is outside 0..{len(self.vocab) - 1}")
         return int(index)
 

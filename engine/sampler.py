@@ -1,4 +1,4 @@
-"""The entropy-aware sampler (the report, section 2.6): temperature from the model's certainty, symbol weights.
+"""The entropy-aware sampler (the report, section 2.6): temperature from the model's certainty, then weights.
 
 For each predicted distribution p (the raw model output, before any weighting):
 
@@ -73,7 +73,8 @@ class SamplerConfig:
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"sampler {name} must be a finite number >= 0, got {value!r}")
         if self.low_entropy > self.high_entropy:
-            raise ValueError(f"sampler low_entropy {self.low_entropy} is above high_entropy {self.high_entropy}")
+            raise ValueError(f"sampler low_entropy {self.low_entropy} is above high_entropy "
+                             f"{self.high_entropy}")
         if self.min_temperature > self.max_temperature:
             raise ValueError(f"sampler min_temperature {self.min_temperature} is above max_temperature "
                              f"{self.max_temperature}")
@@ -106,7 +107,8 @@ class EntropySampler:
         self.weights = np.ones(len(vocab), dtype=np.float64)
         for symbol, weight in self.config.weights.items():
             if symbol not in vocab:
-                raise ValueError(f"weight given for symbol {symbol!r}, which is not in the model's vocabulary")
+                raise ValueError(f"weight given for symbol {symbol!r}, which is not in the model's "
+                                 "vocabulary")
             self.weights[vocab.index(symbol)] = float(weight)
 
     def _check(self, probs: np.ndarray) -> np.ndarray:
@@ -154,7 +156,7 @@ class EntropySampler:
 
 
 def parse_seed(text: str) -> list[str]:
-    """Split a seed string such as ``"67 _ 67 _ 65"`` into symbols; an invalid symbol is named in the error."""
+    """Split a seed string such as ``"67 _ 67 _ 65"`` into symbols; an invalid symbol is named."""
     symbols = text.split()
     for position, symbol in enumerate(symbols):
         if symbol not in (REST, HOLD, DELIMITER) and not is_pitch_symbol(symbol):

@@ -26,8 +26,10 @@ def write_musicxml(notes: Iterable[Note], path: str | os.PathLike[str], *, bpm: 
         if item.start_step > cursor:
             part.append(note.Rest(quarterLength=(item.start_step - cursor) / steps_per_quarter))
         length = item.length_steps / steps_per_quarter
-        element = note.Rest(quarterLength=length) if item.is_rest else note.Note(item.pitch, quarterLength=length)
-        part.append(element)
+        if item.is_rest:
+            part.append(note.Rest(quarterLength=length))
+        else:
+            part.append(note.Note(item.pitch, quarterLength=length))
         cursor = item.end_step
     score = stream.Score()
     score.metadata = metadata.Metadata(title=title)
