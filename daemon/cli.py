@@ -41,6 +41,9 @@ def preprocess(
              "(default 0.25,0.5,0.75,1,1.5,2,3,4).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (default: all cores).")] = 0,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Parse everything again.")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(
+        help="Run the per-song work on a dask.distributed cluster at this address (tcp://HOST:8786); "
+             "default: $ANTIPHON_DASK_SCHEDULER, else local processes.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """Load a corpus, keep songs with accepted durations, transpose to C major / A minor, encode, save."""
@@ -60,7 +63,8 @@ def preprocess(
         settings = Settings(accepted_durations=accepted)
     try:
         report = run_preprocess(inputs, out, settings=settings, sequence_length=sequence_length,
-                                workers=workers or None, use_cache=not no_cache, progress_bar=True)
+                                workers=workers or None, use_cache=not no_cache, progress_bar=True,
+                                scheduler=scheduler)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
