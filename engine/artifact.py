@@ -131,6 +131,8 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
 def _load_weights(path: Path) -> dict[str, np.ndarray]:
     if not path.exists():
         raise ValueError(f"weights file missing: {path}")
+    if not zipfile.is_zipfile(path):  # np.load would try a pickle or a bare .npy array instead
+        raise ValueError(f"{path} is not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
             weights = {}
