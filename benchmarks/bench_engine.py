@@ -1,0 +1,143 @@
+"""Engine benchmark: per-step latency of the numpy LSTM (both modes) vs Keras ``model.predict``, load and CLI.
+
+Same weights, same run: a 256-unit, ~40-symbol model (Keras' own initialisation, exported to an artifact).
+Baseline: Keras ``model.predict`` on a (1, 64, V) one-hot window, what the report's generator calls every
+step. Also: engine + artifact load time in a fresh interpreter, and ``antiphon generate`` cold-start wall time.
+
+    .venv/bin/python benchmarks/bench_engine.py [--units 256] [--vocab 40] [--steps 2000]
+
+Targets (issue "Engine"): stateful p99 <= 1 ms, window p99 <= 10 ms, engine >= 200x faster than Keras
+predict, load <= 0.5 s. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.artifact import save_artifact  # noqa: E402
+from engine.events import STEPS_PER_QUARTER  # noqa: E402
+from engine.model import LstmModel  # noqa: E402
+from engine.vocab import Vocab  # noqa: E402
+
+SEQUENCE_LENGTH = 64
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "max_ms": float(ms.max()), "n": int(ms.size)}
+
+
+def _time_steps(predictor, indices) -> list[float]:
+    times = []
+    for index in indices:
+        t0 = time.perf_counter()
+        predictor.feed(index)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _fresh_load_s(folder: Path, repeats: int) -> dict[str, float]:
+    """Import engine.model and load the artifact in a new interpreter: in-process and whole-process seconds."""
+    code = ("import time; t0 = time.perf_counter(); import engine.model; "
+            f"engine.model.LstmModel.load({str(folder)!r}); print(time.perf_counter() - t0)")
+    inner, wall = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        wall.append(time.perf_counter() - t0)
+        inner.append(float(out.stdout.strip()))
+    return {"import_and_load_s": float(np.median(inner)), "process_wall_s": float(np.median(wall))}
+
+
+def _generate_cold_s(folder: Path, repeats: int) -> float:
+    script = Path(sys.executable).parent / "antiphon"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "daemon.cli"]
+    walls = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run([*command, "generate", "--model", str(folder), "--steps", "64", "--random-seed", "0",
+                            "--out", str(Path(tmp) / "g.mid")], cwd=ROOT, capture_output=True, check=True)
+            walls.append(time.perf_counter() - t0)
+    return float(np.median(walls))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=256)
+    parser.add_argument("--vocab", type=int, default=40, help="vocabulary size (3 specials + pitches)")
+    parser.add_argument("--steps", type=int, default=2000, help="timed stateful steps (window: a quarter)")
+    parser.add_argument("--keras-calls", type=int, default=40)
+    args = parser.parse_args()
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from training.model import build_model, export_weights
+
+    vocab = Vocab.build(str(p) for p in range(55, 55 + args.vocab - 3))
+    keras_model = build_model(len(vocab), units=args.units)
+    weights = export_weights(keras_model)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_artifact(Path(tmp) / "model", {
+            "architecture": {"units": args.units, "layers": 1, "vocab_size": len(vocab)},
+            "sequence_length": SEQUENCE_LENGTH, "steps_per_quarter": STEPS_PER_QUARTER}, vocab, weights)
+        model = LstmModel.load(folder)
+        history = rng.integers(0, len(vocab), SEQUENCE_LENGTH).tolist()
+        stream = rng.integers(0, len(vocab), args.steps).tolist()
+
+        results: dict[str, dict] = {}
+        for mode, count in (("stateful", args.steps), ("window", max(args.steps // 4, 100))):
+            predictor = model.predictor(mode)
+            predictor.prime(history)
+            _time_steps(predictor, stream[:50])  # warm-up
+            results[mode] = _percentiles(_time_steps(predictor, stream[:count]))
+
+        one_hot = np.eye(len(vocab), dtype=np.float32)[history][None]  # (1, 64, V)
+        for _ in range(3):
+            keras_model.predict(one_hot, verbose=0)
+        keras_times = []
+        for _ in range(args.keras_calls):
+            t0 = time.perf_counter()
+            expected = keras_model.predict(one_hot, verbose=0)[0]
+            keras_times.append(time.perf_counter() - t0)
+        results["keras_predict"] = _percentiles(keras_times)
+        max_diff = float(np.abs(model.predictor("window").prime(history) - expected).max())
+
+        load = _fresh_load_s(folder, repeats=5)
+        generate_s = _generate_cold_s(folder, repeats=3)
+
+    keras_p50 = results["keras_predict"]["p50_ms"]
+    ratios = {mode: keras_p50 / results[mode]["p50_ms"] for mode in ("stateful", "window")}
+    print(f"model: LSTM {args.units} units, V={len(vocab)}, window {SEQUENCE_LENGTH} steps")
+    print(f"{'':16}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'n':>7}   vs Keras predict p50   target p99")
+    targets = {"stateful": "<= 1 ms", "window": "<= 10 ms", "keras_predict": "(baseline)"}
+    for name, r in results.items():
+        ratio = f"{ratios[name]:8.0f}x faster" if name in ratios else " " * 15
+        print(f"{name:16}{r['p50_ms']:10.3f}{r['p99_ms']:10.3f}{r['max_ms']:10.3f}{r['n']:7d}   {ratio}"
+              f"        {targets[name]}")
+    print(f"engine window vs Keras predict, same window: max |diff| = {max_diff:.2e}")
+    print(f"import engine.model + load artifact (fresh process): {load['import_and_load_s']:.3f} s "
+          f"(target <= 0.5 s); whole process {load['process_wall_s']:.3f} s")
+    print(f"antiphon generate --steps 64, cold start wall: {generate_s:.3f} s")
+    print(json.dumps({"benchmark": "engine", "units": args.units, "vocab": len(vocab), **{
+        f"{name}_{k}": v for name, r in results.items() for k, v in r.items() if k != "n"},
+        "ratio_stateful_vs_keras_p50": ratios["stateful"], "ratio_window_vs_keras_p50": ratios["window"],
+        "max_abs_diff_vs_keras": max_diff, "load_s": load["import_and_load_s"],
+        "load_process_wall_s": load["process_wall_s"], "generate_cold_wall_s": generate_s}))
+
+
+if __name__ == "__main__":
+    main()
