@@ -6,6 +6,10 @@ step. Also: engine + artifact load time in a fresh interpreter, and ``antiphon g
 
     .venv/bin/python benchmarks/bench_engine.py [--units 256] [--vocab 40] [--steps 2000]
 
+With ``--compare-modes --model DIR --dataset DIR`` it instead scores both predictors on the model's held-out
+songs (mean negative log-likelihood per step, nats, raw distribution), overall and on the steps beyond
+``sequence_length`` into a song (where the window starts to forget and the stateful state carries on).
+
 Targets (issue "Engine"): stateful p99 <= 1 ms, window p99 <= 10 ms, engine >= 200x faster than Keras
 predict, load <= 0.5 s. Ends with one JSON line.
 """
@@ -75,13 +79,76 @@ def _generate_cold_s(folder: Path, repeats: int) -> float:
     return float(np.median(walls))
 
 
+def _song_nll(predictor, indices: list[int], sequence_length: int, delimiter: int) -> np.ndarray:
+    """-ln p of each symbol of a song and its end marker, primed with the start padding (nats, per step)."""
+    predictor.reset()
+    probs = predictor.prime([delimiter] * sequence_length)
+    nll = []
+    for index in [*indices, delimiter]:
+        nll.append(-np.log(max(probs[index], 1e-300)))
+        probs = predictor.feed(index)
+    return np.asarray(nll)
+
+
+def compare_modes(model_dir: Path, dataset_dir: Path, split: str, max_songs: int) -> dict:
+    """Mean NLL per step of the stateful and window predictors on the model's held-out songs."""
+    from training.dataset import load_dataset
+    from training.sequences import split_songs
+
+    model = LstmModel.load(model_dir)
+    dataset = load_dataset(dataset_dir)
+    seed = model.config.get("split_seed", model.config.get("split", {}).get("seed"))
+    if seed is None:
+        raise SystemExit(f"{model_dir}: config.json names no split seed (split_seed)")
+    _, validation, test = split_songs(len(dataset.songs), int(seed))
+    chosen = (validation if split == "validation" else test)[:max_songs]
+    length = model.sequence_length
+    delimiter = model.vocab.index("/")
+    totals = {mode: [] for mode in ("stateful", "window")}
+    for number in chosen:
+        indices = model.vocab.encode(dataset.songs[number])
+        for mode in totals:
+            totals[mode].append(_song_nll(model.predictor(mode), indices, length, delimiter))
+    out = {"songs": len(chosen), "split": split, "sequence_length": length}
+    for mode, per_song in totals.items():
+        every = np.concatenate(per_song)
+        late = np.concatenate([nll[length:] for nll in per_song])
+        long_songs = [nll for nll in per_song if nll.size > 2 * length]
+        out[mode] = {"nll_per_step": float(every.mean()), "steps": int(every.size),
+                     "nll_beyond_window": float(late.mean()) if late.size else None,
+                     "steps_beyond_window": int(late.size),
+                     "nll_long_songs": float(np.concatenate(long_songs).mean()) if long_songs else None,
+                     "long_songs": len(long_songs)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--vocab", type=int, default=40, help="vocabulary size (3 specials + pitches)")
     parser.add_argument("--steps", type=int, default=2000, help="timed stateful steps (window: a quarter)")
     parser.add_argument("--keras-calls", type=int, default=40)
+    parser.add_argument("--compare-modes", action="store_true", help="score stateful vs window instead")
+    parser.add_argument("--model", type=Path, help="trained artifact (for --compare-modes)")
+    parser.add_argument("--dataset", type=Path, default=ROOT / "build" / "dataset")
+    parser.add_argument("--split", choices=("validation", "test"), default="validation")
+    parser.add_argument("--max-songs", type=int, default=1000)
     args = parser.parse_args()
+    if args.compare_modes:
+        if args.model is None:
+            parser.error("--compare-modes needs --model")
+        result = compare_modes(args.model, args.dataset, args.split, args.max_songs)
+        def fmt(value):
+            return "n/a" if value is None else f"{value:.4f}"
+
+        for mode in ("stateful", "window"):
+            r = result[mode]
+            print(f"{mode:9} NLL/step {fmt(r['nll_per_step'])} nats over {r['steps']} steps; beyond the "
+                  f"first {result['sequence_length']} steps {fmt(r['nll_beyond_window'])} "
+                  f"({r['steps_beyond_window']} steps); songs > 2L long {fmt(r['nll_long_songs'])} "
+                  f"({r['long_songs']} songs)")
+        print(json.dumps({"benchmark": "engine_modes", **result}))
+        return
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from training.model import build_model, export_weights
