@@ -114,7 +114,7 @@ def generate(
     fixed_temperature: Annotated[bool, typer.Option(
         "--fixed-temperature", help="Sample at the base temperature always (no entropy rule).")] = False,
     random_seed: Annotated[Optional[int], typer.Option(help="Seed of the random generator (reproducible).")] = None,
-    bpm: Annotated[float, typer.Option(help="Tempo of the written files.")] = 120.0,
+    bpm: Annotated[Optional[float], typer.Option(help="Tempo of the written files [default: 120].")] = None,
     model: Annotated[Optional[Path], typer.Option(
         help="Model artifact folder (default: the bundled model, engine/bundled/).")] = None,
     mode: Annotated[Optional[str], typer.Option(help="Predictor: 'stateful' or 'window' (the report's).")] = None,
@@ -125,11 +125,12 @@ def generate(
     """Continue a seed melody with the model and write it as MIDI (and optionally MusicXML)."""
     import numpy as np
 
+    from engine.events import DEFAULT_BPM
     from engine.keyfind import key_name, notes_to_model_key
     from engine.melody import decode_symbols, transpose_symbols
     from engine.midifile import read_midi_notes, write_midi
     from engine.model import DEFAULT_MODE, LstmModel, bundled_model_path
-    from engine.sampler import EntropySampler, SamplerConfig, parse_seed
+    from engine.sampler import DEFAULT_WEIGHTS, EntropySampler, SamplerConfig, parse_seed
     from engine.sampler import generate as generate_symbols
 
     if seed and seed_file:
@@ -142,7 +143,10 @@ def generate(
             typer.echo("error: no --model given and no bundled model in engine/bundled/; train one with "
                        "`antiphon train` and pass --model DIR", err=True)
             raise typer.Exit(2)
-    weights = {"r": 0.9, **_parse_weights(weight or [])}
+    weights = {**DEFAULT_WEIGHTS, **_parse_weights(weight or [])}
+    bpm = DEFAULT_BPM if bpm is None else bpm
+    if not bpm > 0:
+        raise typer.BadParameter(f"--bpm must be positive, got {bpm}")
     try:
         lstm = LstmModel.load(model)
         config = SamplerConfig(temperature=temperature, adaptive=not fixed_temperature, weights=weights)
