@@ -33,7 +33,13 @@ DURATION = "unaccepted_duration"
 NO_MELODY = "no_melody"
 OFF_GRID = "off_grid"
 OUT_OF_RANGE = "out_of_range"
-SKIP_REASONS = (UNREADABLE, DURATION, NO_MELODY, OFF_GRID, OUT_OF_RANGE)
+TOO_LARGE = "too_large"
+SKIP_REASONS = (UNREADABLE, DURATION, NO_MELODY, OFF_GRID, OUT_OF_RANGE, TOO_LARGE)
+# A MIDI file longer than this (in quarter notes; ~2.3 h at 120 bpm) is treated as corrupt: a damaged
+# delta time can claim millions of beats, and music21 would then build measures for hours.
+MAX_MIDI_QUARTERS = 16_384
+# The largest score in music21's corpus is ~1.3 MB; a bigger file is more likely junk than a song collection.
+DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
 
 _TUNE_START = re.compile(r"(?m)^(?=X:)")
 MAJOR, MINOR = "major", "minor"
@@ -138,9 +144,28 @@ def _parse(item: Item) -> Any:
     suffix = Path(item.source).suffix
     if item.format == "unknown":
         raise ValueError(f"unknown file type {suffix!r}")
+    if item.format == "midi":
+        _check_midi(item.data)
     # Parse from the file itself, never through music21's pickle cache.
     conv.parseFile(item.source, format=item.format, forceSource=True, storePickle=False)
     return conv.stream
+
+
+def _check_midi(data: bytes) -> None:
+    """Read a MIDI file with mido first and refuse an implausibly long one before music21 sees it."""
+    import io
+
+    import mido
+
+    midi = mido.MidiFile(file=io.BytesIO(data))
+    if midi.type == 2:
+        raise ValueError("MIDI type 2 (independent sequences) is not supported")
+    if midi.ticks_per_beat <= 0:
+        raise ValueError(f"bad MIDI division {midi.ticks_per_beat}")
+    longest = max((sum(message.time for message in track) for track in midi.tracks), default=0)
+    quarters = longest / midi.ticks_per_beat
+    if quarters > MAX_MIDI_QUARTERS:
+        raise ValueError(f"implausibly long MIDI file: {quarters:.0f} quarter notes")
 
 
 def _scores(parsed: Any) -> list[Any]:

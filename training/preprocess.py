@@ -24,7 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import DEFAULT_SEQUENCE_LENGTH
-from training.corpus import SKIP_REASONS, Item, Settings, process_item, resolve_sources, split_items
+from training.corpus import (
+    DEFAULT_MAX_FILE_BYTES,
+    SKIP_REASONS,
+    TOO_LARGE,
+    UNREADABLE,
+    Item,
+    Settings,
+    process_item,
+    resolve_sources,
+    split_items,
+)
 from training.dataset import write_dataset
 
 SCHEDULER_ENV = "ANTIPHON_DASK_SCHEDULER"
@@ -102,7 +112,8 @@ def _work_batch(batch: list[tuple[Item, Settings]]) -> list[tuple[str, list[dict
 
 def preprocess(inputs: list[str] | None, out_dir: str | Path, *, settings: Settings | None = None,
                sequence_length: int = DEFAULT_SEQUENCE_LENGTH, workers: int | None = None,
-               use_cache: bool = True, progress_bar: bool = False, scheduler: str | None = None) -> dict[str, Any]:
+               use_cache: bool = True, progress_bar: bool = False, scheduler: str | None = None,
+               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> dict[str, Any]:
     """Read, filter, transpose and encode a corpus into ``out_dir``; return the report (also ``report.json``)."""
     settings = settings or Settings()
     if sequence_length <= 0:
@@ -115,9 +126,14 @@ def preprocess(inputs: list[str] | None, out_dir: str | Path, *, settings: Setti
     unreadable: list[dict[str, str]] = []
     for path in files:
         try:
+            size = path.stat().st_size
+            if size > max_file_bytes:
+                unreadable.append({"source": str(path), "reason": TOO_LARGE,
+                                   "detail": f"{size} bytes > limit {max_file_bytes}"})
+                continue
             items.extend(split_items(path))
         except OSError as err:
-            unreadable.append({"source": str(path), "reason": "unreadable", "detail": str(err)})
+            unreadable.append({"source": str(path), "reason": UNREADABLE, "detail": str(err)})
     fingerprint = settings.fingerprint()
     cache_path = out / CACHE_FILE
     cache = _load_cache(cache_path, fingerprint) if use_cache else {}
@@ -142,7 +158,7 @@ def preprocess(inputs: list[str] | None, out_dir: str | Path, *, settings: Setti
     reasons: Counter[str] = Counter()
     skipped: list[dict[str, str]] = list(unreadable)
     reasons.update(s["reason"] for s in unreadable)
-    found = 0
+    found = len(unreadable)
     for item in items:
         for index, result in enumerate(results[item.key]):
             found += 1
