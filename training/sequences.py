@@ -1,0 +1,165 @@
+"""Songs -> integer streams -> training batches, for both training recipes (numpy only).
+
+Two recipes share one stream: the chosen songs as integers, each followed by ``sequence_length`` delimiters
+``/`` (the report's single-file join).
+
+* ``window`` (the report's): every window of ``sequence_length`` one-hot symbols -> the next symbol.
+  Batches are one-hot encoded one at a time, so the full (windows, sequence_length, V) float32 array
+  (~4.3 GB on the ``erk`` corpus) is never built.
+* ``per_step``: chunks of ``chunk_length`` symbols with a target at every step (the next symbol), for a
+  model with ``return_sequences=True``. Each epoch the chunk grid starts at a new random offset, so a
+  symbol is not always seen at the same position in its chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.events import DELIMITER
+from engine.vocab import Vocab
+
+RECIPES = ("per_step", "window")
+DEFAULT_CHUNK_LENGTH = 128
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, validation, test
+
+
+def songs_to_int(songs: Sequence[Sequence[str]], vocab: Vocab) -> list[np.ndarray]:
+    """Each song's symbols as vocabulary indices (int32); an unknown symbol raises ``ValueError``."""
+    return [np.asarray(vocab.encode(song), dtype=np.int32) for song in songs]
+
+
+def split_songs(n_songs: int, seed: int) -> tuple[list[int], list[int], list[int]]:
+    """A seeded song-level split 80/10/10: sorted song indices for train, validation and test.
+
+    Validation and test get ``round(n / 10)`` songs each, at least one; train gets the rest. The same
+    ``n_songs`` and ``seed`` always give the same split.
+    """
+    if not isinstance(n_songs, int) or n_songs < 3:
+        raise ValueError(f"need at least 3 songs to split into train/validation/test, got {n_songs!r}")
+    order = np.random.default_rng(seed).permutation(n_songs)
+    n_held = max(1, round(n_songs * SPLIT_FRACTIONS[1]))
+    val = sorted(int(i) for i in order[:n_held])
+    test = sorted(int(i) for i in order[n_held:2 * n_held])
+    train = sorted(int(i) for i in order[2 * n_held:])
+    return train, val, test
+
+
+def join_stream(int_songs: Sequence[np.ndarray], sequence_length: int, delimiter_index: int) -> np.ndarray:
+    """The report's join as one int32 array: each song followed by ``sequence_length`` delimiters."""
+    if sequence_length <= 0:
+        raise ValueError(f"sequence_length must be positive, got {sequence_length}")
+    pad = np.full(sequence_length, delimiter_index, dtype=np.int32)
+    parts: list[np.ndarray] = []
+    for song in int_songs:
+        parts.append(np.asarray(song, dtype=np.int32))
+        parts.append(pad)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+
+def build_stream(songs: Sequence[Sequence[str]], indices: Sequence[int], vocab: Vocab,
+                 sequence_length: int) -> np.ndarray:
+    """The joined integer stream of the songs at ``indices``."""
+    chosen = [songs[i] for i in indices]
+    return join_stream(songs_to_int(chosen, vocab), sequence_length, vocab.index(DELIMITER))
+
+
+def one_hot(indices: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Integer array (...) -> float32 one-hot (..., vocab_size)."""
+    out = np.zeros(indices.shape + (vocab_size,), dtype=np.float32)
+    np.put_along_axis(out, indices[..., None].astype(np.intp), 1.0, axis=-1)
+    return out
+
+
+def window_count(stream_length: int, sequence_length: int) -> int:
+    """Number of (window, next symbol) pairs in a stream, as in the report's ``generate_training_sequences``."""
+    return max(0, stream_length - sequence_length)
+
+
+def window_batch(stream: np.ndarray, starts: np.ndarray, sequence_length: int,
+                 vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows starting at ``starts``: one-hot inputs (B, sequence_length, V) and next-symbol targets (B,)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    if starts.size and (starts.min() < 0 or starts.max() + sequence_length >= len(stream)):
+        raise ValueError(f"window start out of range for a stream of {len(stream)} symbols")
+    positions = starts[:, None] + np.arange(sequence_length)  # (B, L)
+    return one_hot(stream[positions], vocab_size), stream[starts + sequence_length].astype(np.int32)
+
+
+def chunk_count(stream_length: int, chunk_length: int) -> int:
+    """Chunks per epoch: the same for every grid offset in ``0..chunk_length-1``."""
+    if chunk_length <= 0:
+        raise ValueError(f"chunk_length must be positive, got {chunk_length}")
+    return max(0, (stream_length - chunk_length) // chunk_length)
+
+
+def chunk_starts(stream_length: int, chunk_length: int, offset: int) -> np.ndarray:
+    """Start positions of the non-overlapping chunks of one epoch whose grid begins at ``offset``."""
+    if not 0 <= offset < chunk_length:
+        raise ValueError(f"chunk offset must be in 0..{chunk_length - 1}, got {offset}")
+    return offset + chunk_length * np.arange(chunk_count(stream_length, chunk_length), dtype=np.int64)
+
+
+def chunk_batch(stream: np.ndarray, starts: np.ndarray, chunk_length: int,
+                vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Chunks at ``starts``: one-hot inputs (B, C, V) and the next symbol at every step (B, C)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    if starts.size and (starts.min() < 0 or starts.max() + chunk_length >= len(stream)):
+        raise ValueError(f"chunk start out of range for a stream of {len(stream)} symbols")
+    positions = starts[:, None] + np.arange(chunk_length)  # (B, C)
+    return one_hot(stream[positions], vocab_size), stream[positions + 1].astype(np.int32)
+
+
+class BatchPlan:
+    """Which stream positions make up each batch of each epoch, for either recipe.
+
+    ``batch(i)`` gives batch ``i`` of the current epoch as (one-hot inputs, targets); ``next_epoch()``
+    reshuffles (and, for ``per_step``, moves the chunk grid) with the ``numpy.random.Generator`` passed in.
+    With ``rng=None`` the order is fixed (for validation).
+    """
+
+    def __init__(self, stream: np.ndarray, recipe: str, vocab_size: int, batch_size: int, *,
+                 sequence_length: int, chunk_length: int = DEFAULT_CHUNK_LENGTH,
+                 rng: np.random.Generator | None = None):
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.stream = np.asarray(stream, dtype=np.int32)
+        self.recipe = recipe
+        self.vocab_size = vocab_size
+        self.batch_size = batch_size
+        self.sequence_length = sequence_length
+        self.chunk_length = chunk_length
+        self.rng = rng
+        self.starts = np.zeros(0, dtype=np.int64)
+        self.next_epoch()
+        if len(self.starts) == 0:
+            length = sequence_length if recipe == "window" else chunk_length
+            raise ValueError(f"stream of {len(self.stream)} symbols is too short for {recipe} sequences of "
+                             f"length {length}")
+
+    def next_epoch(self) -> None:
+        if self.recipe == "window":
+            starts = np.arange(window_count(len(self.stream), self.sequence_length), dtype=np.int64)
+        else:
+            offset = 0 if self.rng is None else int(self.rng.integers(self.chunk_length))
+            starts = chunk_starts(len(self.stream), self.chunk_length, offset)
+        self.starts = starts if self.rng is None else self.rng.permutation(starts)
+
+    def __len__(self) -> int:
+        return -(-len(self.starts) // self.batch_size)
+
+    @property
+    def targets_per_epoch(self) -> int:
+        per_sequence = 1 if self.recipe == "window" else self.chunk_length
+        return len(self.starts) * per_sequence
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} out of range 0..{len(self) - 1}")
+        starts = self.starts[index * self.batch_size:(index + 1) * self.batch_size]
+        if self.recipe == "window":
+            return window_batch(self.stream, starts, self.sequence_length, self.vocab_size)
+        return chunk_batch(self.stream, starts, self.chunk_length, self.vocab_size)
