@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.artifact import Artifact, load_artifact
+from engine.events import DELIMITER
 from engine.vocab import Vocab
 
 STATEFUL = "stateful"
@@ -66,13 +67,17 @@ class _Layer:
         h = gates[3 * u:] * np.tanh(c)
         return h, c
 
-    def run(self, z_in: np.ndarray) -> np.ndarray:
-        """Run from a zero state over input projections (T, 4U); returns every h, (T, U)."""
+    def run(self, z_in: np.ndarray, h: np.ndarray | None = None, c: np.ndarray | None = None,
+            cells: np.ndarray | None = None) -> np.ndarray:
+        """Run over input projections (T, 4U) from (h, c) (zero by default); returns every h, (T, U).
+
+        If ``cells`` (T, U) is given, every c is written into it as well.
+        """
         u = self.units
         steps = z_in.shape[0]
         out = np.empty((steps, u), dtype=np.float32)
-        h = np.zeros(u, dtype=np.float32)
-        c = np.zeros(u, dtype=np.float32)
+        h = np.zeros(u, dtype=np.float32) if h is None else h
+        c = np.zeros(u, dtype=np.float32) if c is None else c
         recurrent = self.recurrent
         for t in range(steps):
             a = np.tanh(z_in[t] + h @ recurrent)
@@ -80,6 +85,8 @@ class _Layer:
             c = g[u:2 * u] * c + g[:u] * a[2 * u:3 * u]
             h = g[3 * u:] * np.tanh(c)
             out[t] = h
+            if cells is not None:
+                cells[t] = c
         return out
 
 
@@ -98,6 +105,8 @@ class LstmModel:
         self.units = artifact.units
         self.dense_kernel = np.ascontiguousarray(w["dense/kernel"], dtype=np.float32)  # (U, V)
         self.dense_bias = np.ascontiguousarray(w["dense/bias"], dtype=np.float32)      # (V,)
+        self._delimiter = self.vocab.index(DELIMITER)
+        self._padding: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LstmModel:
@@ -134,12 +143,40 @@ class LstmModel:
         return self.probabilities(self._run_window(window))
 
     def _run_window(self, window: np.ndarray) -> np.ndarray:
+        """Top-layer h after running ``window`` (T,) from a zero state.
+
+        The states after a run of leading ``/`` (the start padding) are the same for every window, so
+        they come from a cache computed once by the same code (for one layer, bit for bit the full run's
+        result), so a window that is still mostly padding costs only its real symbols.
+        """
+        symbols = np.flatnonzero(window != self._delimiter)
+        lead = min(int(symbols[0]) if symbols.size else window.size, self.sequence_length)
+        if lead:
+            states = self._padding_states()
+            if lead == window.size:
+                return states[-1][0][lead - 1]
         layer = self.layers[0]
-        z = layer.table[window]  # (T, 4U): one-hot @ kernel is a gather of kernel rows
-        hs = layer.run(z)
-        for layer in self.layers[1:]:
-            hs = layer.run(layer.project(hs))
+        z = layer.table[window[lead:]]  # (T, 4U): one-hot @ kernel is a gather of kernel rows
+        h0, c0 = (states[0][0][lead - 1], states[0][1][lead - 1]) if lead else (None, None)
+        hs = layer.run(z, h0, c0)
+        for k, layer in enumerate(self.layers[1:], start=1):
+            h0, c0 = (states[k][0][lead - 1], states[k][1][lead - 1]) if lead else (None, None)
+            hs = layer.run(layer.project(hs), h0, c0)
         return hs[-1]
+
+    def _padding_states(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per layer, (h, c) after 1..L start symbols ``/``: arrays (L, U) each, computed on first use."""
+        if self._padding is None:
+            length = self.sequence_length
+            inputs = self.layers[0].table[np.full(length, self._delimiter, dtype=np.intp)]
+            states = []
+            for k, layer in enumerate(self.layers):
+                cells = np.empty((length, layer.units), dtype=np.float32)
+                hs = layer.run(inputs if k == 0 else layer.project(inputs), cells=cells)
+                states.append((hs, cells))
+                inputs = hs
+            self._padding = states
+        return self._padding
 
     def _check_indices(self, indices: Iterable[int]) -> np.ndarray:
         array = np.asarray(indices if isinstance(indices, np.ndarray) else list(indices))
