@@ -83,6 +83,48 @@ def preprocess(
 # -- train --------------------------------------------------------------------------------------------------
 
 
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Dataset folder written by `antiphon preprocess`.")]
+        = Path("build/dataset"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write: the runtime artifact "
+                                      "(weights.npz, vocab.json, config.json), model.keras and "
+                                      "training_curves.png.")] = Path("build/model"),
+    recipe: Annotated[str, typer.Option(help="per_step (a target at every step of each chunk; fast) or "
+                                        "window (the report's: one-hot window -> next symbol).")] = "per_step",
+    epochs: Annotated[int, typer.Option(help="Maximum number of epochs.")] = 50,
+    batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 64,
+    units: Annotated[int, typer.Option(help="LSTM units.")] = 256,
+    layers: Annotated[int, typer.Option(help="Stacked LSTM layers.")] = 1,
+    dropout: Annotated[float, typer.Option(help="Dropout rate after the LSTM.")] = 0.2,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.001,
+    chunk_length: Annotated[int, typer.Option(help="Steps per training chunk (per_step recipe).")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed for the song split, weights and batch order.")] = 0,
+    patience: Annotated[Optional[int], typer.Option(
+        help="Stop after this many epochs without a better validation loss and keep the best epoch.")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(help="Stop training after this much wall time.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="TensorFlow CPU threads (default: all cores).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show Keras progress bars.")] = False,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    """Train the LSTM on a preprocessed dataset; print validation loss each epoch; write model and artifact."""
+    _setup_logging(log_level)
+    from training.train import train as run_train
+
+    try:
+        result = run_train(data, out, recipe=recipe, epochs=epochs, batch_size=batch_size, units=units,
+                           layers=layers, dropout=dropout, learning_rate=learning_rate, chunk_length=chunk_length,
+                           seed=seed, patience=patience, threads=threads, verbose=1 if progress else 0,
+                           max_seconds=None if max_minutes is None else max_minutes * 60.0)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    training = result.config["training"]
+    typer.echo(f"{training['recipe']} recipe: {training['epochs_run']} epochs in {result.train_seconds:.0f} s; "
+               f"window-context validation loss {result.window_val_loss:.4f} "
+               f"(accuracy {training['window_val_accuracy']:.3f}) -> {out}")
+
+
 # -- generate -----------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,121 @@
+"""A tiny real training run on a few real ``erk`` songs, for both recipes, and the ``train`` command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+# Keep TensorFlow to the 2 shared cores; must run before TensorFlow starts its runtime.
+try:
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+except RuntimeError:
+    pass
+
+import keras  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from daemon.cli import app  # noqa: E402
+from engine.artifact import load_artifact  # noqa: E402
+from training.corpus import music21_corpus_dir, split_items  # noqa: E402
+from training.dataset import load_dataset  # noqa: E402
+from training.model import export_weights  # noqa: E402
+from training.preprocess import preprocess  # noqa: E402
+from training.sequences import build_stream, split_songs  # noqa: E402
+from training.train import CURVES_FILE, MODEL_FILE, train, window_loss  # noqa: E402
+
+SEQUENCE_LENGTH = 16
+TINY = {"units": 16, "batch_size": 16, "learning_rate": 0.01, "chunk_length": 16, "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def erk_dataset(tmp_path_factory: pytest.TempPathFactory):
+    """The first 30 tunes of music21's erk5.abc, preprocessed by the real pipeline."""
+    folder = tmp_path_factory.mktemp("erk")
+    items = split_items(music21_corpus_dir() / "essenFolksong" / "erk5.abc")[:30]
+    (folder / "erk5_head.abc").write_bytes(b"\n".join(item.data for item in items))
+    report = preprocess([str(folder / "erk5_head.abc")], folder / "data", sequence_length=SEQUENCE_LENGTH,
+                        workers=1)
+    assert report["kept"] >= 25
+    return folder / "data"
+
+
+@pytest.fixture(scope="module")
+def per_step_run(erk_dataset, tmp_path_factory: pytest.TempPathFactory):
+    return train(erk_dataset, tmp_path_factory.mktemp("per_step"), recipe="per_step", epochs=4, seed=3, **TINY)
+
+
+def test_per_step_loss_falls_and_artifact_matches_keras(erk_dataset, per_step_run) -> None:
+    result = per_step_run
+    history = result.history
+    assert len(history["loss"]) == len(history["val_loss"]) == 4
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["val_loss"][-1] < history["val_loss"][0]
+
+    artifact = load_artifact(result.out_dir)
+    dataset = load_dataset(erk_dataset)
+    assert artifact.vocab == dataset.vocab
+    assert artifact.sequence_length == SEQUENCE_LENGTH and artifact.units == 16
+    model = keras.saving.load_model(result.out_dir / MODEL_FILE, safe_mode=True)
+    keras_weights = export_weights(model)
+    assert sorted(keras_weights) == sorted(artifact.weights)
+    for name, value in keras_weights.items():
+        np.testing.assert_array_equal(artifact.weights[name], value)
+
+    config = artifact.config
+    split = config["split"]
+    assert (split["train"], split["validation"], split["test"]) == tuple(split_songs(len(dataset.songs), 3))
+    assert config["training"]["recipe"] == "per_step"
+    assert config["training"]["history"]["val_loss"] == history["val_loss"]
+    assert config["corpus"] == dataset.manifest["corpus"]
+    assert config["accepted_durations"] == dataset.manifest["settings"]["accepted_durations"]
+    assert config["architecture"] == {"type": "lstm", "units": 16, "layers": 1,
+                                      "vocab_size": len(dataset.vocab), "dropout": 0.2}
+    assert (result.out_dir / CURVES_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_window_score_is_the_last_output_after_a_window(erk_dataset, per_step_run) -> None:
+    """The fair score equals a hand computation with the saved model on the validation windows."""
+    dataset = load_dataset(erk_dataset)
+    artifact = load_artifact(per_step_run.out_dir)
+    val = build_stream(dataset.songs, artifact.config["split"]["validation"], dataset.vocab, SEQUENCE_LENGTH)
+    model = keras.saving.load_model(per_step_run.out_dir / MODEL_FILE, safe_mode=True)
+    starts = np.arange(len(val) - SEQUENCE_LENGTH)
+    windows = np.eye(len(dataset.vocab), dtype=np.float32)[val[starts[:, None] + np.arange(SEQUENCE_LENGTH)]]
+    probs = model.predict(windows, verbose=0)
+    expected = float(np.mean(-np.log(probs[np.arange(len(starts)), val[starts + SEQUENCE_LENGTH]])))
+    assert per_step_run.window_val_loss == pytest.approx(expected, rel=1e-4)
+    again, _ = window_loss(artifact.weights, val, vocab_size=len(dataset.vocab), units=16, layers=1,
+                           sequence_length=SEQUENCE_LENGTH)
+    assert again == pytest.approx(expected, rel=1e-4)
+
+
+def test_cli_trains_the_window_recipe(erk_dataset, tmp_path) -> None:
+    out = tmp_path / "window"
+    result = CliRunner().invoke(app, [
+        "train", "--data", str(erk_dataset), "--out", str(out), "--recipe", "window", "--epochs", "2",
+        "--batch-size", "64", "--units", "8", "--learning-rate", "0.01", "--seed", "1", "--threads", "1",
+        "--patience", "5"])
+    assert result.exit_code == 0, result.output
+    assert "window recipe: 2 epochs" in result.output
+    config = json.loads((out / "config.json").read_text())
+    training = config["training"]
+    assert training["recipe"] == "window" and training["epochs_run"] == 2
+    assert training["history"]["loss"][1] < training["history"]["loss"][0]
+    # For the window recipe Keras's own validation loss is already the window-context score.
+    assert training["window_val_loss"] == pytest.approx(training["history"]["val_loss"][-1], rel=1e-4)
+    assert load_artifact(out).units == 8
+
+
+def test_bad_arguments_are_refused(erk_dataset, tmp_path) -> None:
+    with pytest.raises(ValueError, match="unknown recipe 'bogus'"):
+        train(erk_dataset, tmp_path, recipe="bogus")
+    with pytest.raises(ValueError, match="dropout"):
+        train(erk_dataset, tmp_path, dropout=1.5)
+    with pytest.raises(ValueError, match="not a dataset folder"):
+        train(tmp_path, tmp_path / "out")
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "not a dataset folder" in result.output

@@ -1,0 +1,251 @@
+"""Fit the LSTM on a preprocessed dataset folder and write the Keras model and the runtime artifact.
+
+The output folder is itself the runtime artifact (``weights.npz``, ``vocab.json``, ``config.json``, loaded by
+``engine.artifact.load_artifact``), and also holds ``model.keras`` (the same weights as a Keras model in the
+report's inference form: one-hot window in, next-symbol distribution out) and ``training_curves.png``.
+
+Both recipes report their own validation loss each epoch (the window recipe's is next-symbol loss after a
+window; the per-step recipe's is the mean over every step of validation chunks). For a fair comparison the
+final weights of either recipe are also scored the same way at the end: next-symbol loss after a
+``sequence_length`` window over every validation window (``window_val_loss`` in the config).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from engine.artifact import save_artifact  # noqa: E402
+from engine.events import DEFAULT_ACCEPTED_DURATIONS  # noqa: E402
+from training.curves import plot_training_curves  # noqa: E402
+from training.dataset import DATASET_FILE, MAPPING_FILE, load_dataset  # noqa: E402
+from training.model import (  # noqa: E402
+    DEFAULT_DROPOUT,
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_UNITS,
+    build_model,
+    export_weights,
+    import_weights,
+)
+from training.sequences import DEFAULT_CHUNK_LENGTH, RECIPES, SPLIT_FRACTIONS, BatchPlan, build_stream, split_songs  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+CURVES_FILE = "training_curves.png"
+DEFAULT_EPOCHS = 50
+DEFAULT_BATCH_SIZE = 64
+EVAL_BATCH_SIZE = 256  # larger batches for scoring only: same numbers, fewer Python round trips
+
+
+class _Batches(keras.utils.PyDataset):
+    """Feeds a ``BatchPlan`` to Keras, one one-hot batch at a time."""
+
+    def __init__(self, plan: BatchPlan, shuffle: bool):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.plan = plan
+        self.shuffle = shuffle
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.plan.batch(index)
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self.plan.next_epoch()
+
+
+class _EpochLog(keras.callbacks.Callback):
+    """Logs each epoch's losses and keeps its wall time."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+        logs = logs or {}
+        log.info("epoch %d/%d: loss %.4f, val_loss %.4f, val_accuracy %.4f (%.1f s)", epoch + 1, self.epochs,
+                 logs.get("loss", float("nan")), logs.get("val_loss", float("nan")),
+                 logs.get("val_accuracy", float("nan")), self.seconds[-1])
+
+
+class _TimeBudget(keras.callbacks.Callback):
+    """Stops training once ``max_seconds`` of wall time have passed; records every training batch's time."""
+
+    def __init__(self, max_seconds: float | None):
+        super().__init__()
+        self.max_seconds = max_seconds
+        self.batch_seconds: list[float] = []
+        self.stopped_by_budget = False
+        self._t0 = 0.0
+        self._batch_start = 0.0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._batch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        self.batch_seconds.append(now - self._batch_start)
+        if self.max_seconds is not None and now - self._t0 >= self.max_seconds:
+            self.stopped_by_budget = True
+            self.model.stop_training = True
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` wrote and measured."""
+
+    out_dir: Path
+    config: dict[str, Any]
+    history: dict[str, list[float]]
+    window_val_loss: float
+    batches_per_epoch: int
+    batch_seconds: list[float] = field(repr=False)
+    train_seconds: float = 0.0
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already started in this process: keep its settings
+        log.debug("TensorFlow already initialised; thread settings unchanged")
+
+
+def window_loss(weights: dict[str, np.ndarray], stream: np.ndarray, *, vocab_size: int, units: int, layers: int,
+                sequence_length: int) -> tuple[float, float]:
+    """Next-symbol loss (nats) and accuracy after a ``sequence_length`` window, over every window of ``stream``."""
+    model = build_model(vocab_size, units=units, layers=layers, return_sequences=False)
+    import_weights(model, weights)
+    plan = BatchPlan(stream, "window", vocab_size, EVAL_BATCH_SIZE, sequence_length=sequence_length)
+    scores = model.evaluate(_Batches(plan, shuffle=False), verbose=0, return_dict=True)
+    return float(scores["loss"]), float(scores["accuracy"])
+
+
+def _check_args(recipe: str, epochs: int, batch_size: int, units: int, layers: int, dropout: float,
+                learning_rate: float, chunk_length: int, patience: int | None) -> None:
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("units", units), ("layers", layers),
+                        ("chunk_length", chunk_length)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    if not learning_rate > 0.0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    if patience is not None and patience <= 0:
+        raise ValueError(f"patience must be a positive integer, got {patience!r}")
+
+
+def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, recipe: str = "per_step",
+          epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH_SIZE, units: int = DEFAULT_UNITS,
+          layers: int = 1, dropout: float = DEFAULT_DROPOUT, learning_rate: float = DEFAULT_LEARNING_RATE,
+          seed: int = 0, chunk_length: int = DEFAULT_CHUNK_LENGTH, patience: int | None = None,
+          max_seconds: float | None = None, threads: int | None = None, verbose: int = 0) -> TrainResult:
+    """Train on the dataset folder ``data_dir`` and write the model and artifact into ``out_dir``.
+
+    ``recipe`` is ``"per_step"`` (a target at every step of ``chunk_length`` chunks) or ``"window"`` (the
+    report's: a ``sequence_length`` window -> the next symbol). ``patience`` enables early stopping on the
+    validation loss, restoring the best epoch's weights. ``max_seconds`` stops training after that much
+    wall time (at a batch end, then validates). ``threads`` caps TensorFlow's CPU threads.
+    """
+    _check_args(recipe, epochs, batch_size, units, layers, dropout, learning_rate, chunk_length, patience)
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    dataset = load_dataset(data_dir)
+    vocab, songs, length = dataset.vocab, dataset.songs, dataset.sequence_length
+    train_idx, val_idx, test_idx = split_songs(len(songs), seed)
+    train_stream = build_stream(songs, train_idx, vocab, length)
+    val_stream = build_stream(songs, val_idx, vocab, length)
+
+    _set_threads(threads)
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    plan_args = {"sequence_length": length, "chunk_length": chunk_length}
+    train_plan = BatchPlan(train_stream, recipe, len(vocab), batch_size, rng=rng, **plan_args)
+    val_plan = BatchPlan(val_stream, recipe, len(vocab), max(batch_size, EVAL_BATCH_SIZE), **plan_args)
+    log.info("%s recipe: %d train songs (%d symbols, %d batches/epoch), %d validation, %d test; vocabulary %d",
+             recipe, len(train_idx), len(train_stream), len(train_plan), len(val_idx), len(test_idx), len(vocab))
+
+    model = build_model(len(vocab), units=units, layers=layers, dropout=dropout, learning_rate=learning_rate,
+                        return_sequences=recipe == "per_step")
+    epoch_log, budget = _EpochLog(epochs), _TimeBudget(max_seconds)
+    callbacks: list[keras.callbacks.Callback] = [epoch_log, budget]
+    if patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                                       restore_best_weights=True))
+    t0 = time.perf_counter()
+    fit = model.fit(_Batches(train_plan, shuffle=True), validation_data=_Batches(val_plan, shuffle=False),
+                    epochs=epochs, callbacks=callbacks, verbose=verbose)
+    train_seconds = time.perf_counter() - t0
+    history = {name: [float(v) for v in values] for name, values in fit.history.items()}
+    history["epoch_seconds"] = epoch_log.seconds
+
+    weights = export_weights(model)
+    val_loss, val_accuracy = window_loss(weights, val_stream, vocab_size=len(vocab), units=units, layers=layers,
+                                         sequence_length=length)
+    log.info("window-context validation loss %.4f, accuracy %.4f", val_loss, val_accuracy)
+
+    settings = dataset.manifest.get("settings", {})
+    val_losses = history.get("val_loss", [])
+    config = {
+        "architecture": {"type": "lstm", "units": units, "layers": layers, "vocab_size": len(vocab),
+                         "dropout": dropout},
+        "sequence_length": length,
+        "steps_per_quarter": dataset.steps_per_quarter,
+        "accepted_durations": list(settings.get("accepted_durations", DEFAULT_ACCEPTED_DURATIONS)),
+        "corpus": dataset.manifest.get("corpus"),
+        "dataset": {"path": str(data_dir), "songs": len(songs),
+                    "dataset_sha256": _file_sha256(data_dir / DATASET_FILE),
+                    "mapping_sha256": _file_sha256(data_dir / MAPPING_FILE)},
+        "split": {"seed": seed, "fractions": list(SPLIT_FRACTIONS), "train": train_idx, "validation": val_idx,
+                  "test": test_idx},
+        "training": {
+            "recipe": recipe, "epochs": epochs, "epochs_run": len(epoch_log.seconds), "batch_size": batch_size,
+            "learning_rate": learning_rate, "chunk_length": chunk_length if recipe == "per_step" else None,
+            "patience": patience, "max_seconds": max_seconds, "stopped_by_time": budget.stopped_by_budget,
+            "seed": seed, "train_seconds": train_seconds, "batches_per_epoch": len(train_plan),
+            "best_epoch": int(np.argmin(val_losses)) + 1 if val_losses else None,
+            "window_val_loss": val_loss, "window_val_accuracy": val_accuracy,
+            "history": history,
+        },
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_artifact(out_dir, config, vocab, weights)
+    inference = build_model(len(vocab), units=units, layers=layers, dropout=dropout, learning_rate=learning_rate)
+    import_weights(inference, weights)
+    # Saved uncompiled: an inference model needs no optimizer state.
+    keras.Model(inference.inputs, inference.outputs, name=inference.name).save(out_dir / MODEL_FILE)
+    plot_training_curves(history, out_dir / CURVES_FILE, recipe=recipe, window_val_loss=val_loss)
+    return TrainResult(out_dir=out_dir, config=config, history=history, window_val_loss=val_loss,
+                       batches_per_epoch=len(train_plan), batch_seconds=budget.batch_seconds,
+                       train_seconds=train_seconds)
