@@ -1,0 +1,151 @@
+"""The daemon's settings: one frozen dataclass, filled from a TOML file and the command line (CLI wins)."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from engine.events import DEFAULT_BPM
+
+BACKENDS = ("alsa", "jack")
+CLOCK_MODES = ("internal", "external")
+PREDICTOR_MODES = ("stateful", "window")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MIDI_CHANNELS = 16
+CC_MAX = 127
+MIN_BPM, MAX_BPM = 20.0, 400.0
+STEPS_PER_BAR_QUARTERS = 4  # 4/4: a bar is four quarters
+DEFAULT_PHRASE_END_STEPS = 16  # one bar of 16ths
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``antiphon serve`` (and ``respond``) needs. Channels are 1..16 as musicians count them."""
+
+    model: str | None = None
+    input: str | None = None
+    output: str | None = None
+    virtual: bool = False
+    backend: str | None = None  # None: ALSA where /dev/snd/seq exists, else JACK
+    bpm: float = DEFAULT_BPM
+    input_channel: int | None = None  # None: listen on every channel
+    output_channel: int = 1
+    phrase_end_steps: int = DEFAULT_PHRASE_END_STEPS
+    phrase_end_cc: int | None = None
+    response_bars: int | None = None  # None: as long as the call
+    temperature: float = 1.0
+    temperature_cc: int | None = None
+    tempo_cc: int | None = None
+    panic_cc: int | None = None
+    passthrough: bool = False
+    clock: str = "internal"
+    send_clock: bool = False
+    record: str | None = None
+    log_level: str = "INFO"
+    mode: str = "stateful"
+    random_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
+        if not (math.isfinite(self.bpm) and MIN_BPM <= self.bpm <= MAX_BPM):
+            raise ValueError(f"bpm must be {MIN_BPM:g}..{MAX_BPM:g}, got {self.bpm!r}")
+        if self.input_channel is not None and not 1 <= self.input_channel <= MIDI_CHANNELS:
+            raise ValueError(f"input_channel must be 1..16, got {self.input_channel!r}")
+        if not 1 <= self.output_channel <= MIDI_CHANNELS:
+            raise ValueError(f"output_channel must be 1..16, got {self.output_channel!r}")
+        if self.phrase_end_steps < 1:
+            raise ValueError(f"phrase_end_steps must be >= 1, got {self.phrase_end_steps!r}")
+        if self.response_bars is not None and self.response_bars < 1:
+            raise ValueError(f"response_bars must be >= 1, got {self.response_bars!r}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be a positive number, got {self.temperature!r}")
+        for name in ("phrase_end_cc", "temperature_cc", "tempo_cc", "panic_cc"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= CC_MAX:
+                raise ValueError(f"{name} must be a controller number 0..127, got {value!r}")
+        _check_choice("backend", self.backend, BACKENDS, optional=True)
+        _check_choice("clock", self.clock, CLOCK_MODES)
+        _check_choice("mode", self.mode, PREDICTOR_MODES)
+        _check_choice("log_level", self.log_level, LOG_LEVELS)
+        if not self.virtual and self.clock == "external" and self.input is None:
+            raise ValueError("clock 'external' needs an input port (input or virtual)")
+
+
+def _check_choice(name: str, value: str | None, choices: tuple[str, ...], optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+
+
+def _check_type(name: str, value: Any, annotation: str) -> None:
+    """Check ``value`` against a field annotation written as a string (``"int | None"``)."""
+    kinds = [k.strip() for k in str(annotation).split("|")]
+    if value is None:
+        if "None" in kinds:
+            return
+        raise ValueError(f"{name} must not be empty")
+    for kind in kinds:
+        allowed = _TYPES.get(kind, ())
+        if isinstance(value, allowed) and not (kind != "bool" and isinstance(value, bool)):
+            return
+    wanted = " or ".join(k for k in kinds if k != "None")
+    raise ValueError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a config file; keys may use ``-`` or ``_``; an unknown key is a ``ValueError`` naming it.
+
+    The file holds the options at top level, or under a ``[serve]`` table.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ValueError(f"config file not found: {path}") from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"config file {path} is not valid TOML: {err}") from err
+    if "serve" in data and isinstance(data["serve"], dict):
+        extra = sorted(set(data) - {"serve"})
+        if extra:
+            raise ValueError(f"config file {path}: unknown key(s) {', '.join(extra)} beside [serve]")
+        data = data["serve"]
+    known = {f.name for f in fields(ServeConfig)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ValueError(f"config file {path}: unknown key {key!r}; known keys: {', '.join(sorted(known))}")
+        values[name] = value
+    return values
+
+
+def build_config(config_file: str | Path | None = None, **cli_values: Any) -> ServeConfig:
+    """Defaults, then the TOML file, then every command-line value that is not ``None`` (CLI wins).
+
+    A bad value from either source is a ``ValueError`` naming the key (and the file).
+    """
+    values: dict[str, Any] = load_toml(config_file) if config_file is not None else {}
+    known = {f.name for f in fields(ServeConfig)}
+    for name, value in cli_values.items():
+        if name not in known:
+            raise ValueError(f"unknown option {name!r}")
+        if value is not None:
+            values[name] = value
+    try:
+        return ServeConfig(**values)
+    except ValueError as err:
+        where = f" (config file {config_file})" if config_file is not None else ""
+        raise ValueError(f"{err}{where}") from None
+
+
+def steps_per_bar(steps_per_quarter: int) -> int:
+    """Grid steps in one 4/4 bar."""
+    return STEPS_PER_BAR_QUARTERS * steps_per_quarter

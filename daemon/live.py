@@ -1,0 +1,118 @@
+"""``antiphon serve``: load the model, open the ports, run the loop on the monotonic clock, stop cleanly."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+from daemon.clock import StepClock
+from daemon.config import ServeConfig
+from daemon.loop import QueueSource, run_loop
+from daemon.notify import Notifier
+from daemon.offline import make_sampler
+from daemon.phrase import Call
+from daemon.ports import InputQueue, open_input, open_output, use_backend
+from daemon.recorder import SessionRecorder, recover
+from daemon.response import Responder
+from daemon.session import Session
+from engine.events import Note
+from engine.model import LstmModel, bundled_model_path
+
+log = logging.getLogger(__name__)
+
+WARMUP_STEPS = 16
+# A short C major phrase run through the responder once at start, so the first real answer is not the first call.
+WARMUP_CALL = Call(tuple(Note(p, 4 * i, 4) for i, p in enumerate((60, 64, 67, 72))), 16, 80, 0, 4)
+
+
+def resolve_model(model: str | None) -> Path:
+    """The model folder to load: the one given, else the bundled one; ``ValueError`` if there is none."""
+    if model is not None:
+        return Path(model)
+    bundled = bundled_model_path()
+    if bundled is None:
+        raise ValueError("no model given and no bundled model in engine/bundled/; pass --model DIR "
+                         "(an artifact folder written by `antiphon train`)")
+    return bundled
+
+
+def warm_up(responder: Responder) -> None:
+    """Run one response through the model and sampler (first calls allocate and fill caches)."""
+    response = responder.respond(WARMUP_CALL, WARMUP_STEPS)
+    while response.take() is not None:
+        response.compute_ahead()
+
+
+def serve(config: ServeConfig, started: float | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT; returns the exit status (0 on a clean stop)."""
+    started = time.monotonic() if started is None else started
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    notifier = Notifier()
+    model = LstmModel.load(resolve_model(config.model))
+    if config.clock == "external" or config.send_clock:
+        raise ValueError("MIDI clock (--clock external, --send-clock) is not implemented yet")
+    backend = use_backend(config.backend)
+    responder = Responder(model, make_sampler(model, config), config.mode)
+    warm_up(responder)
+    recorder = None
+    if config.record is not None:
+        recover(config.record)
+        recorder = SessionRecorder(config.record, config.bpm)
+    inputs = InputQueue(keep_clock=config.clock == "external")
+    in_port = out_port = session = None
+    try:
+        out_port = open_output(config.output, config.virtual)
+        in_port = open_input(config.input, config.virtual, inputs)
+        clock = StepClock(config.bpm, model.steps_per_quarter)
+        session = Session(config, responder, clock, out_port.send,
+                          recorder.record if recorder is not None else None)
+        gc.collect()
+        gc.freeze()  # everything loaded so far is permanent: keep the collector off it on the timing path
+        log.info("ready in %.2f s: %s backend, input %r, output %r, %.1f bpm, %s model %s",
+                 time.monotonic() - started, backend, in_port.name, out_port.name, config.bpm, config.mode,
+                 model.config.get("name", resolve_model(config.model).name))
+        notifier.ready(f"listening on {in_port.name}")
+
+        def on_step(step: int) -> None:
+            notifier.watchdog()
+            if recorder is not None and session.idle:
+                recorder.maybe_split(clock.now())
+
+        run_loop(session, clock, QueueSource(inputs.events), stop.is_set, on_step)
+        log.info("stopping: %s", "signal" if stop.is_set() else "loop ended")
+    finally:
+        notifier.stopping()
+        if in_port is not None:
+            in_port.close()
+        if session is not None and out_port is not None:
+            session.stop()
+        if out_port is not None:
+            out_port.close()
+        if recorder is not None:
+            recorder.finish()
+        if inputs.dropped:
+            log.warning("%d input messages dropped (input queue full)", inputs.dropped)
+        notifier.close()
+    return 0
+
+
+def panic(output: str, backend: str | None, channels: list[int]) -> int:
+    """Send note-offs (on ``channels``, 1-based) and sustain off, CC 123, CC 120 on all channels to ``output``."""
+    import mido
+
+    from daemon.player import panic_messages
+    from daemon.ports import match_port
+
+    use_backend(backend)
+    name = match_port(output, mido.get_output_names(), "output")
+    with mido.open_output(name) as port:
+        for msg in panic_messages([c - 1 for c in channels]):
+            port.send(msg)
+    log.info("panic sent to %s", name)
+    return 0

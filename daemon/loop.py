@@ -1,0 +1,88 @@
+"""The one loop that owns time, shared by live and offline runs: only the input source and the clock differ.
+
+Between deadlines it hands input to the session as it arrives; at each step's deadline it ticks the session
+(which sends what is due at once) and then computes ahead for the next step.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import mido
+
+from daemon.clock import SimulatedTime, StepClock
+from daemon.session import Session
+
+SPIN_S = 0.0005  # the last half millisecond before a deadline is busy-waited: sleeps wake late by ~0.1 ms
+
+Event = tuple[float, mido.Message]
+
+
+class InputSource(Protocol):
+    def next_event(self, until: float) -> Event | None:
+        """The next input event if one arrives before ``until``; else wait until ``until`` and return ``None``."""
+
+
+class QueueSource:
+    """Live input: events the MIDI callback timestamped and put on a bounded queue."""
+
+    def __init__(self, events: queue.Queue, now: Callable[[], float] = time.monotonic, spin_s: float = SPIN_S):
+        self.events = events
+        self.now = now
+        self.spin_s = spin_s
+
+    def next_event(self, until: float) -> Event | None:
+        while True:
+            remaining = until - self.now()
+            if remaining <= 0:
+                return None
+            try:
+                if remaining > self.spin_s:
+                    return self.events.get(timeout=remaining - self.spin_s)
+                return self.events.get_nowait()
+            except queue.Empty:
+                continue
+
+
+class ScriptedSource:
+    """Offline input: a time-sorted list of events replayed on simulated time."""
+
+    def __init__(self, events: Iterable[Event], time_source: SimulatedTime):
+        self.events = deque(sorted(events, key=lambda e: e[0]))
+        self.time = time_source
+
+    def next_event(self, until: float) -> Event | None:
+        if self.events and self.events[0][0] <= until:
+            t, msg = self.events.popleft()
+            self.time.advance_to(t)
+            return t, msg
+        self.time.advance_to(until)
+        return None
+
+    @property
+    def exhausted(self) -> bool:
+        return not self.events
+
+
+def run_loop(session: Session, clock: StepClock, source: InputSource, stop: Callable[[], bool],
+             on_step: Callable[[int], None] | None = None) -> None:
+    """Run until ``stop()`` is true (checked once per input event and once per step)."""
+    epoch = clock.epoch
+    step = clock.step_after(clock.now())
+    while not stop():
+        event = source.next_event(clock.deadline(step))
+        if event is not None:
+            session.handle(*event)
+            if clock.epoch != epoch:  # re-anchored at a new call, or a tempo change: find the next step again
+                epoch = clock.epoch
+                step = clock.step_after(clock.now())
+            continue
+        session.tick(step)
+        session.compute_ahead(step)
+        if on_step is not None:
+            on_step(step)
+        step += 1

@@ -1,0 +1,104 @@
+"""MIDI ports through mido's rtmidi backend: backend choice, matching by name, and the input callback.
+
+The rtmidi callback thread only timestamps each message and puts it on a bounded queue; SysEx, active sensing
+and (unless the clock is external) MIDI clock messages are dropped there. A full queue drops the message and
+counts it, so a flood can never grow memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+from collections.abc import Callable
+
+import mido
+
+log = logging.getLogger(__name__)
+
+BACKENDS = {"alsa": "mido.backends.rtmidi/LINUX_ALSA", "jack": "mido.backends.rtmidi/UNIX_JACK"}
+ALSA_SEQ_DEVICE = "/dev/snd/seq"
+CLIENT_NAME = "antiphon"
+VIRTUAL_INPUT = "antiphon in"
+VIRTUAL_OUTPUT = "antiphon out"
+INPUT_QUEUE_SIZE = 4096
+CLOCK_TYPES = ("clock", "start", "stop", "continue", "songpos")
+DROPPED_TYPES = ("sysex", "active_sensing")
+
+
+def default_backend() -> str:
+    """ALSA where the sequencer device exists, else JACK."""
+    return "alsa" if os.path.exists(ALSA_SEQ_DEVICE) else "jack"
+
+
+def use_backend(name: str | None) -> str:
+    """Select mido's rtmidi backend ``alsa`` or ``jack`` (``None``: the default); returns the name used."""
+    name = default_backend() if name is None else name
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {name!r}")
+    mido.set_backend(BACKENDS[name], load=True)
+    return name
+
+
+def port_names(backend: str) -> tuple[list[str], list[str]]:
+    """(input names, output names) for one backend; a backend that can't run gives a ``ValueError``."""
+    try:
+        api = mido.Backend(BACKENDS[backend], load=True)
+        return list(api.get_input_names()), list(api.get_output_names())
+    except Exception as err:  # rtmidi raises its own error types when a server or device is missing
+        raise ValueError(f"{backend}: {err}") from err
+
+
+def match_port(pattern: str, names: list[str], kind: str) -> str:
+    """The one name containing ``pattern`` (case-insensitive); ``ValueError`` listing the ports otherwise."""
+    hits = [name for name in names if pattern.lower() in name.lower()]
+    exact = [name for name in hits if name.lower() == pattern.lower()]
+    if len(exact) == 1:
+        return exact[0]
+    if len(hits) == 1:
+        return hits[0]
+    listing = ", ".join(repr(n) for n in names) or "none"
+    if not hits:
+        raise ValueError(f"no {kind} port matches {pattern!r}; available {kind} ports: {listing}")
+    raise ValueError(f"{kind} port {pattern!r} is ambiguous: it matches {', '.join(repr(n) for n in hits)}")
+
+
+class InputQueue:
+    """The callback side: timestamp on the monotonic clock, filter, enqueue without blocking."""
+
+    def __init__(self, maxsize: int = INPUT_QUEUE_SIZE, keep_clock: bool = False,
+                 now: Callable[[], float] = time.monotonic):
+        self.events: queue.Queue = queue.Queue(maxsize=maxsize)
+        self.keep_clock = keep_clock
+        self.now = now
+        self.dropped = 0
+
+    def __call__(self, msg: mido.Message) -> None:
+        t = self.now()
+        if msg.type in DROPPED_TYPES or (msg.type in CLOCK_TYPES and not self.keep_clock):
+            return
+        try:
+            self.events.put_nowait((t, msg))
+        except queue.Full:
+            self.dropped += 1
+
+
+def open_input(name: str | None, virtual: bool, callback: Callable[[mido.Message], None]):
+    """Open the input by name match (or a virtual port named for Antiphon) with ``callback``."""
+    if virtual:
+        return mido.open_input(VIRTUAL_INPUT, virtual=True, client_name=CLIENT_NAME, callback=callback)
+    if name is None:
+        raise ValueError("no input port given: use --input NAME or --virtual")
+    matched = match_port(name, mido.get_input_names(), "input")
+    return mido.open_input(matched, client_name=CLIENT_NAME, callback=callback)
+
+
+def open_output(name: str | None, virtual: bool):
+    """Open the output by name match (or a virtual port named for Antiphon)."""
+    if virtual:
+        return mido.open_output(VIRTUAL_OUTPUT, virtual=True, client_name=CLIENT_NAME)
+    if name is None:
+        raise ValueError("no output port given: use --output NAME or --virtual")
+    matched = match_port(name, mido.get_output_names(), "output")
+    return mido.open_output(matched, client_name=CLIENT_NAME)

@@ -1,0 +1,207 @@
+"""The call-and-response state machine, one grid step at a time; shared by the live daemon and ``respond``.
+
+LISTENING: note events build the call (``daemon.phrase``). One step before the phrase would end, the response
+is computed ahead (the predictor primed with the padded call, the first symbol sampled), so at the phrase-end
+step the first symbol plays on time. RESPONDING: each step plays one symbol (note-on at a pitch, note-off at
+the next onset or rest) and then samples the next. A note-on while responding is a barge-in: the response
+stops at once (note-offs) and that note starts the next call. The clock is re-anchored at each call's first
+note, so the response's grid is the player's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+import mido
+
+from daemon.clock import StepClock
+from daemon.config import ServeConfig, steps_per_bar
+from daemon.phrase import Call, CallListener
+from daemon.player import NotePlayer
+from daemon.response import Responder, Response, count_notes
+from engine.events import HOLD, REST
+
+log = logging.getLogger(__name__)
+
+CALL_TRACK = 0
+RESPONSE_TRACK = 1
+CC_ON = 64  # a controller value at or above this presses a switch-like control
+TEMPERATURE_RANGE = (0.1, 2.0)  # temperature controller 0..127 maps linearly onto this
+TEMPO_RANGE_BPM = (40.0, 240.0)  # tempo controller 0..127 maps linearly onto this
+CC_MAX = 127
+
+Recorder = Callable[[int, float, mido.Message], None]  # (track, time_s, message)
+
+
+def _scale(value: int, low: float, high: float) -> float:
+    return low + (high - low) * value / CC_MAX
+
+
+class Session:
+    """Calls in, responses out. ``handle`` takes input as it arrives; ``tick(step)`` runs at each step's deadline,
+    then ``compute_ahead(step)`` readies the next step (after the due messages are sent)."""
+
+    def __init__(self, config: ServeConfig, responder: Responder, clock: StepClock,
+                 send: Callable[[mido.Message], None], record: Recorder | None = None, anchor_on_call: bool = True):
+        self.config = config
+        self.responder = responder
+        self.clock = clock
+        self.record = record
+        self.anchor_on_call = anchor_on_call
+        self.listener = CallListener(config.phrase_end_steps)
+        self.in_channel = None if config.input_channel is None else config.input_channel - 1
+        self.out_channel = config.output_channel - 1
+        self._send = send
+        self.player = NotePlayer(self._emit_response)
+        self.echo = NotePlayer(send)  # passthrough of the player's notes, not recorded as response
+        self.response: Response | None = None
+        self._prepared: tuple[int, Call, Response] | None = None  # (listener version, call, response)
+        self._velocity = 0
+        self._exchange: dict = {}
+        self.exchanges: list[dict] = []  # one summary per answered call (for logs, tests and benchmarks)
+
+    # -- input ----------------------------------------------------------------------------------------------
+
+    def handle(self, t: float, msg: mido.Message) -> None:
+        """One input message received at time ``t`` (seconds on the clock's ``now`` scale)."""
+        if not hasattr(msg, "channel") or (self.in_channel is not None and msg.channel != self.in_channel):
+            return
+        if msg.type == "note_on" and msg.velocity > 0:
+            self._note_on(t, msg)
+        elif msg.type in ("note_off", "note_on"):
+            self._record(CALL_TRACK, t, msg)
+            self.listener.note_off(msg.note, self.clock.position(t))
+            if self.config.passthrough:
+                self.echo.note_off(self.out_channel, msg.note)
+        elif msg.type == "control_change":
+            self._control(t, msg)
+
+    def _note_on(self, t: float, msg: mido.Message) -> None:
+        self._record(CALL_TRACK, t, msg)
+        if self.response is not None:
+            log.info("barge-in: response stopped after %d of %d steps", len(self.response.symbols),
+                     self.response.length_steps)
+            self._end_response(barged=True)
+        if not self.listener.active and self.anchor_on_call:
+            self.clock.anchor(t)
+        if self.config.passthrough:
+            self.echo.note_on(self.out_channel, msg.note, msg.velocity)
+        self.listener.note_on(msg.note, msg.velocity, self.clock.position(t))
+
+    def _control(self, t: float, msg: mido.Message) -> None:
+        cfg = self.config
+        if msg.control == cfg.phrase_end_cc and msg.value >= CC_ON and self.listener.active:
+            self.listener.end_now()
+            self._prepare(self.clock.step_after(t))
+        elif msg.control == cfg.temperature_cc:
+            sampler = self.responder.sampler
+            sampler.config = replace(sampler.config, temperature=_scale(msg.value, *TEMPERATURE_RANGE))
+            log.info("temperature %.2f", sampler.config.temperature)
+        elif msg.control == cfg.tempo_cc:
+            self.clock.set_bpm(_scale(msg.value, *TEMPO_RANGE_BPM), at=t)
+            log.info("tempo %.1f bpm", self.clock.bpm)
+        elif msg.control == cfg.panic_cc and msg.value >= CC_ON:
+            log.info("panic controller: silence")
+            self.response = None
+            self._prepared = None
+            self.listener.reset()
+            self.stop()
+
+    # -- steps ----------------------------------------------------------------------------------------------
+
+    def tick(self, step: int) -> None:
+        """Grid ``step`` is due now: end the phrase or play the response's symbol for this step."""
+        if self.response is None and self.listener.is_ended(step):
+            self._start_response(step)
+        if self.response is not None:
+            self._play(step)
+
+    def compute_ahead(self, step: int) -> None:
+        """After ``tick(step)``: sample the response's next symbol, or prepare a response due at ``step + 1``."""
+        if self.response is not None:
+            self.response.compute_ahead()
+        elif self.listener.is_ended(step + 1):
+            self._prepare(step + 1)
+
+    def _response_length(self, call: Call) -> int:
+        if self.config.response_bars is not None:
+            return self.config.response_bars * steps_per_bar(self.clock.steps_per_quarter)
+        return max(1, call.length_steps)
+
+    def _prepare(self, step: int) -> None:
+        version = self.listener.version
+        if self._prepared is not None and self._prepared[0] == version:
+            return
+        call = self.listener.snapshot(step)
+        try:
+            self._prepared = (version, call, self.responder.respond(call, self._response_length(call)))
+        except ValueError as err:  # bad musical input is logged and dropped, never raised in the loop
+            log.warning("cannot answer this call: %s", err)
+            self._prepared = None
+
+    def _start_response(self, step: int) -> None:
+        if self._prepared is None or self._prepared[0] != self.listener.version:
+            self._prepare(step)  # not computed ahead (late by the priming time)
+        prepared, self._prepared = self._prepared, None
+        self.listener.reset()
+        if prepared is None:
+            return
+        _, call, response = prepared
+        self.response = response
+        self._velocity = max(1, call.mean_velocity)
+        self._exchange = {"call_steps": call.length_steps, "call_notes": len(call.notes), "key": response.plan.key,
+                          "semitones": response.plan.semitones, "phrase_end_step": step,
+                          "start_s": self.clock.deadline(step),
+                          "silence_steps": step - call.anchor_step - call.length_steps,
+                          "prime_ms": round(response.prime_ms, 3)}
+        log.info("call: %d steps, %d notes (%d played), key %s, shift %+d, velocity %d", call.length_steps,
+                 len(call.notes), call.played_notes, response.plan.key, response.plan.semitones, self._velocity)
+
+    def _play(self, step: int) -> None:
+        symbol = self.response.take()
+        if symbol is None:
+            self._end_response(barged=False)
+            return
+        if symbol == HOLD:
+            return
+        self._release()
+        if symbol != REST:
+            self.player.note_on(self.out_channel, int(symbol), self._velocity)
+
+    def _release(self) -> None:
+        for channel, note in sorted(self.player.sounding):
+            self.player.note_off(channel, note)
+
+    def _end_response(self, barged: bool) -> None:
+        self._release()
+        response, self.response = self.response, None
+        summary = {**self._exchange, "response_steps": len(response.symbols),
+                   "response_notes": count_notes(response.symbols), "barged_in": barged,
+                   "max_step_ms": round(response.step_ms_max, 3)}
+        self.exchanges.append(summary)
+        log.info("response: %d steps, %d notes, key %s, %d steps after the call, latency: prime %.1f ms, "
+                 "max step %.2f ms%s", summary["response_steps"], summary["response_notes"], summary["key"],
+                 summary["silence_steps"], response.prime_ms, response.step_ms_max,
+                 ", barged in" if barged else "")
+
+    # -- output ---------------------------------------------------------------------------------------------
+
+    def _emit_response(self, msg: mido.Message) -> None:
+        self._send(msg)
+        self._record(RESPONSE_TRACK, self.clock.now(), msg)
+
+    def _record(self, track: int, t: float, msg: mido.Message) -> None:
+        if self.record is not None:
+            self.record(track, t, msg)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing heard and nothing playing."""
+        return self.response is None and not self.listener.active
+
+    def stop(self) -> None:
+        """Silence: note-offs for every sounding note, sustain off, CC 123 and CC 120 on the channels used."""
+        self.player.all_notes_off([self.out_channel])
+        self.echo.all_notes_off()
