@@ -36,6 +36,7 @@ from engine.model import LstmModel  # noqa: E402
 from engine.vocab import Vocab  # noqa: E402
 
 SEQUENCE_LENGTH = 64
+POSITION_BUCKETS = ((0, 64), (64, 128), (128, 256), (256, 10**9))  # steps into a song
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:
@@ -114,7 +115,13 @@ def compare_modes(model_dir: Path, dataset_dir: Path, split: str, max_songs: int
         every = np.concatenate(per_song)
         late = np.concatenate([nll[length:] for nll in per_song])
         long_songs = [nll for nll in per_song if nll.size > 2 * length]
-        out[mode] = {"nll_per_step": float(every.mean()), "steps": int(every.size),
+        buckets = {}
+        for low, high in POSITION_BUCKETS:
+            part = [nll[low:high] for nll in per_song if nll.size > low]
+            steps = np.concatenate(part) if part else np.zeros(0)
+            buckets[f"{low}-{high if high < 10**6 else 'end'}"] = {
+                "nll": float(steps.mean()) if steps.size else None, "steps": int(steps.size)}
+        out[mode] = {"nll_per_step": float(every.mean()), "steps": int(every.size), "by_position": buckets,
                      "nll_beyond_window": float(late.mean()) if late.size else None,
                      "steps_beyond_window": int(late.size),
                      "nll_long_songs": float(np.concatenate(long_songs).mean()) if long_songs else None,
@@ -147,6 +154,10 @@ def main() -> None:
                   f"first {result['sequence_length']} steps {fmt(r['nll_beyond_window'])} "
                   f"({r['steps_beyond_window']} steps); songs > 2L long {fmt(r['nll_long_songs'])} "
                   f"({r['long_songs']} songs)")
+        print("mean NLL (nats/step) by position in the song:")
+        for bucket in result["stateful"]["by_position"]:
+            s, w = result["stateful"]["by_position"][bucket], result["window"]["by_position"][bucket]
+            print(f"  steps {bucket:>8}: stateful {fmt(s['nll'])}  window {fmt(w['nll'])}  ({s['steps']} steps)")
         print(json.dumps({"benchmark": "engine_modes", **result}))
         return
 
