@@ -211,8 +211,14 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
     history["epoch_seconds"] = epoch_log.seconds
 
     weights = export_weights(model)
-    val_loss, val_accuracy = window_loss(weights, val_stream, vocab_size=len(vocab), units=units, layers=layers,
-                                         sequence_length=length)
+    if recipe == "window" and history.get("val_loss"):
+        # Keras's validation already is the window-context score; the kept weights are the last epoch's, or
+        # the best epoch's (the first minimum) when early stopping restored them.
+        kept = int(np.argmin(history["val_loss"])) if patience is not None else len(history["val_loss"]) - 1
+        val_loss, val_accuracy = history["val_loss"][kept], history["val_accuracy"][kept]
+    else:
+        val_loss, val_accuracy = window_loss(weights, val_stream, vocab_size=len(vocab), units=units,
+                                             layers=layers, sequence_length=length)
     log.info("window-context validation loss %.4f, accuracy %.4f", val_loss, val_accuracy)
 
     settings = dataset.manifest.get("settings", {})
