@@ -154,7 +154,8 @@ class NgramModel:
         self.index = {s: i for i, s in enumerate(self.alphabet)}
         self.max_order = max_order
         self.order = max_order
-        self.counts = PPMCounts(len(self.alphabet), max_order).fit(self._indices(s) for s in songs)
+        self.counts = PPMCounts(len(self.alphabet), max_order).fit((self._indices(s) for s in songs),
+                                                                   skip=max_order)
 
     def _indices(self, song: Sequence[str]) -> list[int]:
         # The front padding is context only: it is never predicted, as in the LSTM.
