@@ -1,0 +1,139 @@
+"""``antiphon serve`` over real JACK MIDI ports: a private dummy-driver JACK server and a test client."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import mido
+import pytest
+from conftest import EB_MAJOR_CALL, phrase_events, scale_pcs
+from harness import Client, Daemon, JackServer, unmatched_note_ons
+
+pytestmark = pytest.mark.jack
+
+STEP_S = 0.125  # a 16th at 120 bpm
+# JACK delivers MIDI once per period (5.3 ms here), on the way in and on the way out; the machine is shared, so
+# single events may be late: most must be close, and every one nearer its own step than the next.
+GRID_TOLERANCE_S = 0.025
+GRID_MEDIAN_S = 0.012
+EB = 3
+
+
+@pytest.fixture(scope="module")
+def jack():
+    server = JackServer(f"antiphon-test-{os.getpid()}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def serve(jack, daemon_artifact, tmp_path):
+    started = []
+
+    def start(*args: str) -> tuple[Daemon, Client]:
+        daemon = Daemon(["--model", str(daemon_artifact), "--random-seed", "3", "--log-level", "INFO", *args],
+                        jack.env, tmp_path)
+        client = Client()
+        started.append((daemon, client))
+        return daemon, client
+
+    yield start
+    for daemon, client in started:
+        client.close()
+        daemon.close()
+
+
+def _grid_error_s(t: float, t0: float) -> float:
+    phase = ((t - t0) / STEP_S) % 1.0
+    return min(phase, 1.0 - phase) * STEP_S
+
+
+def test_answers_in_the_calls_key_on_the_grid_and_records_both_tracks(serve, tmp_path):
+    record = tmp_path / "rec"
+    daemon, client = serve("--phrase-end-steps", "8", "--record", str(record))
+    assert daemon.ready_s < 5.0
+    call = phrase_events(EB_MAJOR_CALL)  # two bars of quarter notes, released at 90 %
+    t0 = time.monotonic() + 0.2
+    client.play(call, t0)
+    call_end = t0 + 8 * 0.5  # the second bar's end (the last release quantises to it)
+    time.sleep(max(0.0, call_end + 1.0 + 4.0 + 0.4 - time.monotonic()))  # 8 silent steps, a 32-step response
+    assert daemon.terminate() == 0
+
+    ons = client.notes("note_on")
+    assert len(ons) >= 3, daemon.output()
+    first = ons[0][0]
+    assert call_end + 8 * STEP_S - GRID_TOLERANCE_S <= first <= call_end + 16 * STEP_S + GRID_TOLERANCE_S
+    errors = sorted(_grid_error_s(t, t0) for t, _ in ons + client.notes("note_off"))
+    assert errors[len(errors) // 2] <= GRID_MEDIAN_S, errors
+    assert errors[int(0.9 * (len(errors) - 1))] <= GRID_TOLERANCE_S, errors
+    assert errors[-1] < STEP_S / 2, errors
+    assert ons[-1][0] <= call_end + 1.0 + 4.0 + GRID_TOLERANCE_S  # as long as the call (32 steps)
+    assert not unmatched_note_ons(client.received)
+    assert {m.note % 12 for _, m in ons} <= scale_pcs(EB)
+    assert "key E- major" in daemon.output()
+    assert any(m.type == "control_change" and m.control == 123 for _, m in client.received)
+
+    files = sorted(record.glob("*.mid"))
+    assert len(files) == 1 and not list(record.glob("*.journal"))
+    midi = mido.MidiFile(files[0])
+    names = [t.name for t in midi.tracks]
+    assert names[1:] == ["call", "response"]
+    call_notes = [m.note for m in midi.tracks[1] if m.type == "note_on" and m.velocity > 0]
+    response_notes = [m.note for m in midi.tracks[2] if m.type == "note_on" and m.velocity > 0]
+    assert call_notes == EB_MAJOR_CALL
+    assert response_notes == [m.note for _, m in ons]
+    # The recording keeps real time: the response starts where it was heard, relative to the call.
+    beat_s = 60.0 / 120.0
+    ticks = 0
+    first_response_tick = None
+    for m in midi.tracks[2]:
+        ticks += m.time
+        if m.type == "note_on" and m.velocity > 0:
+            first_response_tick = ticks
+            break
+    recorded_offset_s = first_response_tick / midi.ticks_per_beat * beat_s
+    assert abs(recorded_offset_s - (first - t0)) < 0.03
+
+
+def test_barge_in_stops_the_response_and_the_new_call_is_heard(serve):
+    daemon, client = serve("--phrase-end-steps", "8")
+    t0 = time.monotonic() + 0.2
+    client.play(phrase_events([63, 67, 70, 72]), t0)  # one bar; the response is due 8 steps after it
+    assert client.wait_until(lambda: client.notes("note_on"), 4.0), daemon.output()
+    t_first, first = client.notes("note_on")[0]
+    barge_at = t_first + 0.03  # the response's first note is sounding (it lasts at least one step)
+    client.play(phrase_events([70, 72, 74]), barge_at)
+    time.sleep(max(0.0, barge_at + 1.5 + 1.0 + 1.5 + 0.3 - time.monotonic()))
+    assert daemon.terminate() == 0
+
+    offs = [(t, m) for t, m in client.notes("note_off", since=t_first) if m.note == first.note]
+    assert offs and offs[0][0] - barge_at < 0.03, "the sounding response note is released at once"
+    ons_after = [t for t, _ in client.notes("note_on", since=barge_at)]
+    new_call_end = barge_at + 1.5
+    assert not [t for t in ons_after if t < new_call_end + 8 * STEP_S - GRID_TOLERANCE_S], \
+        "no response note while the new call is played"
+    assert [t for t in ons_after if t >= new_call_end], "the new call is answered"
+    assert "barge-in" in daemon.output()
+    assert not unmatched_note_ons(client.received)
+
+
+def test_sigterm_mid_response_leaves_no_note_sounding(serve, tmp_path):
+    record = tmp_path / "rec"
+    daemon, client = serve("--phrase-end-steps", "4", "--response-bars", "4", "--record", str(record))
+    t0 = time.monotonic() + 0.2
+    client.play(phrase_events([63, 65, 67, 70], note_s=0.25), t0)
+    assert client.wait_until(lambda: client.notes("note_on"), 3.0), daemon.output()
+    time.sleep(0.01)
+    stopped_at = time.monotonic()
+    assert daemon.terminate() == 0
+    assert time.monotonic() - stopped_at < 1.0
+    time.sleep(0.1)
+    assert not unmatched_note_ons(client.received)
+    controls = [m.control for _, m in client.received if m.type == "control_change"]
+    assert {64, 123, 120} <= set(controls)
+    assert client.received[-1][1].type == "control_change"  # the silence comes last
+    midi = mido.MidiFile(sorted(record.glob("*.mid"))[0])
+    assert [m.note for m in midi.tracks[1] if m.type == "note_on"] == [63, 65, 67, 70]
+    assert [m.note for m in midi.tracks[2] if m.type == "note_on" and m.velocity > 0] == \
+        [m.note for _, m in client.notes("note_on")]
