@@ -1,7 +1,7 @@
 """Listening: live note events -> one quantised, one-voice call, and the phrase-end rule.
 
 Quantising: the phrase's first note-on is call step 0; every later onset and release is rounded to the
-nearest grid step from it (``round((position - first) )`` in steps), and a note lasts at least one step.
+nearest grid step from it (halves round up), and a note lasts at least one step.
 
 One voice, by the highest-note rule (``engine.midifile.highest_voice``): at each onset step the highest note
 starting there is the candidate; it is dropped while a higher kept note still sounds (the melody stays on
@@ -13,12 +13,18 @@ the phrase-end controller is pressed, or when the call reaches ``max_steps``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from engine.events import Note
 from engine.midifile import highest_voice
 
 MAX_CALL_STEPS = 512  # 32 bars of 16ths: a longer phrase is ended there
+
+
+def _nearest(position: float) -> int:
+    """The nearest grid step; halves round up (later), as a late-ish note is meant for the next step."""
+    return math.floor(position + 0.5)
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class CallListener:
         self.version += 1
 
     def _step(self, position: float) -> int:
-        return max(0, round(position - self._anchor_pos))
+        return max(0, _nearest(position - self._anchor_pos))
 
     def note_on(self, pitch: int, velocity: int, position: float) -> bool:
         """A key went down at grid ``position``; returns True if it started a new phrase."""
@@ -66,7 +72,7 @@ class CallListener:
             self.reset()
             self.active = True
             self._anchor_pos = position
-            self._anchor_step = round(position)
+            self._anchor_step = _nearest(position)
         step = self._step(position)
         if pitch in self._sounding:  # re-struck without a release: end the old note here
             self._close(pitch, step)

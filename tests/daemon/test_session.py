@@ -1,0 +1,133 @@
+"""The session state machine on simulated time with a real (tiny) model: the offline twin of the live daemon."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import mido
+import pytest
+from conftest import EB_MAJOR_CALL, make_daemon_artifact, phrase_events, scale_pcs
+from harness import unmatched_note_ons
+
+from daemon.clock import SimulatedTime, StepClock
+from daemon.config import ServeConfig
+from daemon.offline import LEAD_IN_S, make_sampler, respond_events
+from daemon.response import Responder
+from daemon.session import Session
+from engine.artifact import load_artifact
+from engine.model import LstmModel
+
+STEP_S = 0.125
+CONFIG = ServeConfig(random_seed=5)
+
+
+def _ons(events):
+    return [(t, m) for t, m in events if m.type == "note_on" and m.velocity > 0]
+
+
+def test_answers_an_e_flat_call_in_e_flat_on_the_step_after_the_phrase_end(daemon_model):
+    result = respond_events(phrase_events(EB_MAJOR_CALL), daemon_model, CONFIG)
+    [exchange] = result.exchanges
+    assert exchange["key"] == "E- major" and exchange["semitones"] == -3
+    assert exchange["call_steps"] == 32 and exchange["call_notes"] == 8
+    # The call's first note is step 0; it lasts 32 steps; 16 silent steps end it; the response plays from there.
+    assert exchange["phrase_end_step"] == 48
+    assert exchange["start_s"] == pytest.approx(LEAD_IN_S + 48 * STEP_S)
+    assert exchange["response_steps"] == 32  # as long as the call
+    ons = _ons(result.response)
+    assert len(ons) >= 4
+    assert {m.note % 12 for _, m in ons} <= scale_pcs(3)
+    for t, _ in result.response:
+        steps = (t - LEAD_IN_S) / STEP_S
+        assert steps == pytest.approx(round(steps))  # every message on a grid step
+        assert exchange["start_s"] <= t <= exchange["start_s"] + 32 * STEP_S
+    assert {m.velocity for _, m in ons} == {90}  # the call's mean velocity
+    assert not unmatched_note_ons(result.response)
+
+
+def test_same_call_in_c_is_the_same_answer_a_minor_third_lower(daemon_model):
+    in_eb = respond_events(phrase_events(EB_MAJOR_CALL), daemon_model, CONFIG)
+    in_c = respond_events(phrase_events([p - 3 for p in EB_MAJOR_CALL]), daemon_model, CONFIG)
+    assert [m.note - 3 for _, m in _ons(in_c.response)] != []
+    assert [m.note for _, m in _ons(in_eb.response)] == [m.note + 3 for _, m in _ons(in_c.response)]
+
+
+def test_response_bars_and_velocity_follow_the_call(daemon_model):
+    events = phrase_events([60, 62, 64, 65], velocity=60) + phrase_events([67], start_s=2.0, velocity=100)
+    result = respond_events(events, daemon_model, replace(CONFIG, response_bars=2, output_channel=3))
+    [exchange] = result.exchanges
+    assert exchange["response_steps"] == 32
+    ons = _ons(result.response)
+    assert {m.velocity for _, m in ons} == {round((4 * 60 + 100) / 5)}
+    assert {m.channel for _, m in ons} == {2}
+
+
+def test_barge_in_stops_the_response_and_the_new_call_is_answered(daemon_model):
+    first = phrase_events(EB_MAJOR_CALL)  # answered from 6.0 s (after the lead-in: 6.5 s) for 4 s
+    barge_s = 7.03
+    second = phrase_events([70, 72, 74, 75], start_s=barge_s)
+    result = respond_events(first + second, daemon_model, CONFIG)
+    assert [e["barged_in"] for e in result.exchanges] == [True, False]
+    barge_t = barge_s + LEAD_IN_S
+    second_end = result.exchanges[1]["start_s"]
+    before = [t for t, _ in _ons(result.response) if t < barge_t]
+    during = [t for t, _ in _ons(result.response) if barge_t <= t < second_end]
+    assert before and not during
+    offs_at_barge = [m for t, m in result.response if t == barge_t and m.type == "note_off"]
+    assert offs_at_barge, "the sounding response note is released at the barge-in itself"
+    assert _ons(result.response)[-1][0] >= second_end
+    assert not unmatched_note_ons(result.response)
+
+
+def test_response_ends_early_when_the_model_ends_the_song(tmp_path):
+    # The same kind of model, but one that nearly always says "/": its answer ends at once.
+    loaded = load_artifact(make_daemon_artifact(tmp_path / "ender"))
+    loaded.weights["dense/bias"][loaded.vocab.index("/")] = 12.0
+    ender = LstmModel.from_artifact(loaded)
+    result = respond_events(phrase_events(EB_MAJOR_CALL), ender, CONFIG)
+    assert result.exchanges[0]["response_steps"] < 32
+    assert not _ons(result.response)
+
+
+def test_input_channel_filter_and_passthrough(daemon_model):
+    events = phrase_events(EB_MAJOR_CALL, channel=4)
+    ignored = respond_events(events, daemon_model, replace(CONFIG, input_channel=1))
+    assert ignored.exchanges == [] and not _ons(ignored.response)
+    echoed = respond_events(events, daemon_model, replace(CONFIG, input_channel=5, passthrough=True))
+    assert len(echoed.exchanges) == 1
+    echo = [m.note for t, m in _ons(echoed.response) if t < echoed.exchanges[0]["start_s"]]
+    assert echo == EB_MAJOR_CALL
+
+
+def test_controllers_end_the_phrase_set_temperature_and_tempo(daemon_model):
+    cfg = replace(CONFIG, phrase_end_cc=20, temperature_cc=21, tempo_cc=22, panic_cc=23)
+    call = phrase_events([63, 65, 67, 68])  # released by 1.95 s
+    controls = [(0.1, mido.Message("control_change", control=21, value=127)),
+                (2.3, mido.Message("control_change", control=20, value=127))]
+    result = respond_events(call + controls, daemon_model, cfg)
+    [exchange] = result.exchanges
+    assert exchange["phrase_end_step"] == 19  # the step after the controller (2.3 s = step 18.4)
+    tempo = [(0.1, mido.Message("control_change", control=22, value=0))]
+    slow = respond_events(call + tempo, daemon_model, cfg)
+    assert slow.bpm == pytest.approx(40.0)
+
+
+def test_the_response_is_computed_one_step_ahead(daemon_model):
+    sim = SimulatedTime(0.0)
+    clock = StepClock(120, 4, now=sim.now, sleep=sim.sleep, t0=0.0)
+    sent = []
+    cfg = replace(CONFIG, phrase_end_steps=4)
+    session = Session(cfg, Responder(daemon_model, make_sampler(daemon_model, cfg), cfg.mode), clock,
+                      lambda m: sent.append(m))
+    session.handle(0.0, mido.Message("note_on", note=60, velocity=80))
+    session.handle(0.24, mido.Message("note_off", note=60))  # call: steps 0-1, ends at step 2 + 4 silent
+    for step in range(1, 5):
+        session.tick(step)
+        session.compute_ahead(step)
+    assert session.response is None
+    session.tick(5)
+    session.compute_ahead(5)
+    assert session._prepared is not None, "primed and sampled at step 5 for step 6"
+    prepared = session._prepared[2]
+    session.tick(6)
+    assert session.response is prepared
