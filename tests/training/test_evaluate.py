@@ -1,0 +1,166 @@
+"""``antiphon evaluate`` end to end on a tiny model trained here on real erk songs, and ``antiphon plot``."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+try:  # keep TensorFlow to the shared cores; must run before its runtime starts
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+except RuntimeError:
+    pass
+
+import mido  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from daemon.cli import app  # noqa: E402
+from engine.events import DELIMITER  # noqa: E402
+from engine.model import LstmModel  # noqa: E402
+from training.baselines import IdyomModel, UnigramModel, count_events, event_alphabet  # noqa: E402
+from training.corpus import music21_corpus_dir, split_items  # noqa: E402
+from training.dataset import load_dataset  # noqa: E402
+from training.evaluate import (  # noqa: E402
+    evaluate,
+    find_dataset,
+    lstm_distributions,
+    model_split,
+    primed_predictor,
+    score_events,
+    score_grid,
+)
+from training.preprocess import preprocess  # noqa: E402
+from training.train import train  # noqa: E402
+
+SEQUENCE_LENGTH = 16
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """The tunes of music21's erk5.abc (27), preprocessed, and a tiny LSTM trained on them."""
+    folder = tmp_path_factory.mktemp("eval")
+    items = split_items(music21_corpus_dir() / "essenFolksong" / "erk5.abc")[:30]
+    (folder / "erk5_head.abc").write_bytes(b"\n".join(item.data for item in items))
+    preprocess([str(folder / "erk5_head.abc")], folder / "data", sequence_length=SEQUENCE_LENGTH, workers=1)
+    train(folder / "data", folder / "model", recipe="per_step", epochs=2, seed=1, units=16, batch_size=16,
+          learning_rate=0.01, chunk_length=16, threads=1)
+    return folder
+
+
+def test_bits_per_event_are_counted_the_same_for_every_model(trained):
+    model = LstmModel.load(trained / "model")
+    data = load_dataset(trained / "data")
+    song = data.songs[0]
+    lstm = score_grid(lstm_distributions(primed_predictor(model), song), song, model.vocab)
+    # The same bits from a fresh predictor fed the padding and the song, probability by probability.
+    predictor = model.predictor()
+    indices = model.vocab.encode([DELIMITER] * SEQUENCE_LENGTH + song + [DELIMITER])
+    probs = predictor.prime(indices[:SEQUENCE_LENGTH])
+    bits = 0.0
+    for index in indices[SEQUENCE_LENGTH:]:
+        bits -= math.log2(probs[index])
+        probs = predictor.feed(index)
+    assert lstm.bits == pytest.approx(bits, rel=1e-9)
+    unigram = UnigramModel(data.songs[1:], model.vocab.symbols)
+    uni = score_grid(unigram.distributions(song), song, model.vocab)
+    assert uni.bits == pytest.approx(-sum(math.log2(unigram.probabilities[model.vocab.index(s)])
+                                          for s in song + [DELIMITER]))
+    idyom = IdyomModel(data.songs[1:], event_alphabet(data.songs), max_order=3)
+    events = score_events(idyom, song)
+    assert events.bits == pytest.approx(-idyom.log2_probs(song).sum())
+    assert lstm.events == uni.events == events.events == count_events(song) + 1
+    assert lstm.steps == uni.steps == events.steps == len(song) + 1
+    assert lstm.notes == uni.notes == events.notes == sum(s.isdigit() for s in song)
+
+
+def test_split_and_dataset_come_from_the_artifact(trained, tmp_path):
+    model = LstmModel.load(trained / "model")
+    n = len(load_dataset(trained / "data").songs)
+    train_idx, val_idx, test_idx = model_split(model.config, n)
+    assert sorted(train_idx + val_idx + test_idx) == list(range(n)) and len(test_idx) == round(n / 10)
+    assert model_split({"split": {"seed": model.config["split"]["seed"]}}, n) == (train_idx, val_idx, test_idx)
+    with pytest.raises(ValueError, match="split"):
+        model_split({}, n)
+    with pytest.raises(ValueError, match="outside"):
+        model_split(model.config, n - 5)
+    assert find_dataset(model.config) == trained / "data"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "dataset.txt").write_text("60 _ " + "/ " * SEQUENCE_LENGTH)
+    with pytest.raises(ValueError, match="not the dataset this model was trained on"):
+        find_dataset(model.config, other)
+    with pytest.raises(ValueError, match="--dataset"):
+        find_dataset(model.config, tmp_path / "missing")
+
+
+def test_evaluate_reports_likelihood_baselines_and_generation(trained):
+    report = evaluate(trained / "model", samples=12, seed=5)
+    section = report["likelihood"]
+    n = len(load_dataset(trained / "data").songs)
+    assert report["songs"] == {"train": n - 2 * round(n / 10), "validation": round(n / 10), "test": round(n / 10)}
+    for name in ("lstm", "idyom", "ngram", "unigram"):
+        row = section[name]
+        low, high = row["bits_per_event_ci"]
+        assert low <= row["bits_per_event"] <= high and row["bits_per_event"] > 0
+        assert row["perplexity"] == pytest.approx(2 ** row["bits_per_step"])
+    assert 0.5 < section["majority_accuracy"] < 0.9
+    assert 0 <= section["lstm"]["accuracy_non_hold"] <= 1
+    diff = section["lstm_minus_idyom"]["bits_per_event"]
+    assert diff == pytest.approx(section["lstm"]["bits_per_event"] - section["idyom"]["bits_per_event"])
+    gen = report["generation"]
+    assert len(gen["samplers"]) == 4 and gen["real_test"]["count"] == round(n / 10)
+    default = next(iter(gen["samplers"].values()))
+    assert default["count"] <= 12 and set(default["failures"]) == {"never_ended", "stray_hold", "empty"}
+    assert 0 <= default["yang_lerch"]["pitch_class_histogram"]["oa"] <= 1.01
+    assert gen["real_test"]["stats"]["scale_consistency"]["mean"] > 0.9  # real folk songs are diatonic
+    again = evaluate(trained / "model", samples=12, seed=5)
+    assert json.dumps(again["likelihood"]) == json.dumps(section)  # reproducible with the seed
+
+
+def test_evaluate_cli_writes_json_markdown_and_histograms(trained, tmp_path):
+    out_json, out_md = tmp_path / "report.json", tmp_path / "report.md"
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(trained / "model"), "--samples", "6",
+                                      "--json", str(out_json), "--markdown", str(out_md)])
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert last == json.loads(out_json.read_text())
+    assert "bits/event" in result.stdout and "IDyOM-style PPM" in result.stdout
+    markdown = out_md.read_text()
+    assert markdown.startswith("# Antiphon model evaluation") and "report_stats.png" in markdown
+    assert (tmp_path / "report_stats.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path)])
+    assert bad.exit_code == 2 and "error" in bad.output
+
+
+def test_evaluate_on_another_corpus(trained):
+    items = split_items(music21_corpus_dir() / "essenFolksong" / "erk10.abc")[:6]
+    path = trained / "other.abc"
+    path.write_bytes(b"\n".join(item.data for item in items))
+    report = evaluate(trained / "model", corpus=[str(path)], samples=0)
+    assert report["test_source"] == str(path) and "generation" not in report
+    assert report["songs"]["test"] + report["skipped_test_songs"] >= 4 and report["songs"]["test"] >= 1
+    assert np.isfinite(report["likelihood"]["lstm"]["bits_per_event"])
+
+
+def test_plot_draws_call_and_response(tmp_path):
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    for name, pitches, start in (("call", (60, 62, 64, 65), 0), ("response", (67, 65, 64, 60), 4 * 480)):
+        track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
+        track.append(mido.Message("note_on", note=pitches[0], velocity=80, time=start))
+        for i, pitch in enumerate(pitches):
+            if i:
+                track.append(mido.Message("note_on", note=pitch, velocity=80, time=0))
+            track.append(mido.Message("note_off", note=pitch, velocity=0, time=480))
+        midi.tracks.append(track)
+    midi.save(tmp_path / "session.mid")
+    result = CliRunner().invoke(app, ["plot", str(tmp_path / "session.mid"), "-o", str(tmp_path / "roll.png")])
+    assert result.exit_code == 0, result.output
+    png = (tmp_path / "roll.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    (tmp_path / "garbage.mid").write_bytes(b"not midi at all")
+    bad = CliRunner().invoke(app, ["plot", str(tmp_path / "garbage.mid")])
+    assert bad.exit_code == 2 and "cannot read MIDI file" in bad.output
