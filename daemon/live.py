@@ -25,6 +25,7 @@ from engine.model import LstmModel, bundled_model_path
 log = logging.getLogger(__name__)
 
 WARMUP_STEPS = 16
+OUTPUT_DRAIN_S = 0.05  # before closing the output: JACK sends queued messages at its next period
 # A short C major phrase run through the responder once at start, so the first real answer is not the first call.
 WARMUP_CALL = Call(tuple(Note(p, 4 * i, 4) for i, p in enumerate((60, 64, 67, 72))), 16, 80, 0, 4)
 
@@ -93,6 +94,7 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
         if session is not None and out_port is not None:
             session.stop()
         if out_port is not None:
+            time.sleep(OUTPUT_DRAIN_S)
             out_port.close()
         if recorder is not None:
             recorder.finish()

@@ -46,7 +46,8 @@ class JackServer:
 class Daemon:
     """``antiphon serve --backend jack --virtual`` in a subprocess; ``ready_s`` is spawn -> READY=1 (sd_notify)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], tmp: Path, timeout_s: float = 20.0):
+    def __init__(self, args: list[str], env: dict[str, str], tmp: Path, timeout_s: float = 20.0,
+                 extra_env: dict[str, str] | None = None):
         self.notify_path = tmp / f"notify-{time.monotonic_ns()}.sock"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.notify_path))
@@ -54,8 +55,8 @@ class Daemon:
         self.log = open(self.log_path, "w")
         cmd = [sys.executable, "-m", "daemon.cli", "serve", "--backend", "jack", "--virtual", *args]
         started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**env, "NOTIFY_SOCKET": str(self.notify_path)},
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        env = {**env, **(extra_env or {}), "NOTIFY_SOCKET": str(self.notify_path)}
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.messages = self.wait_for("READY=1", timeout_s)
         self.ready_s = time.monotonic() - started
 
@@ -104,13 +105,12 @@ class Client:
     def __init__(self, daemon_port: str = "antiphon"):
         backend = mido.Backend(JACK_BACKEND, load=True)
         self.received: list[tuple[float, mido.Message]] = []
-        deadline = time.monotonic() + 5
-        while True:
-            ins = [n for n in backend.get_input_names() if daemon_port in n and "out" in n]
-            outs = [n for n in backend.get_output_names() if daemon_port in n and "in" in n.split(":")[-1]]
-            if ins and outs or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        # No waiting: the daemon says READY only after its ports are open.
+        ins = [n for n in backend.get_input_names() if daemon_port in n and "out" in n]
+        outs = [n for n in backend.get_output_names() if daemon_port in n and "in" in n.split(":")[-1]]
+        if not ins or not outs:
+            raise RuntimeError(f"daemon ports not found: inputs {backend.get_input_names()}, "
+                               f"outputs {backend.get_output_names()}")
         self.inport = backend.open_input(ins[0], callback=self._on_message)
         self.outport = backend.open_output(outs[0])
 

@@ -31,9 +31,9 @@ def jack():
 def serve(jack, daemon_artifact, tmp_path):
     started = []
 
-    def start(*args: str) -> tuple[Daemon, Client]:
+    def start(*args: str, extra_env: dict[str, str] | None = None) -> tuple[Daemon, Client]:
         daemon = Daemon(["--model", str(daemon_artifact), "--random-seed", "3", "--log-level", "INFO", *args],
-                        jack.env, tmp_path)
+                        jack.env, tmp_path, extra_env=extra_env)
         client = Client()
         started.append((daemon, client))
         return daemon, client
@@ -59,6 +59,7 @@ def test_answers_in_the_calls_key_on_the_grid_and_records_both_tracks(serve, tmp
     call_end = t0 + 8 * 0.5  # the second bar's end (the last release quantises to it)
     time.sleep(max(0.0, call_end + 1.0 + 4.0 + 0.4 - time.monotonic()))  # 8 silent steps, a 32-step response
     assert daemon.terminate() == 0
+    time.sleep(0.05)
 
     ons = client.notes("note_on")
     assert len(ons) >= 3, daemon.output()
@@ -137,3 +138,16 @@ def test_sigterm_mid_response_leaves_no_note_sounding(serve, tmp_path):
     assert [m.note for m in midi.tracks[1] if m.type == "note_on"] == [63, 65, 67, 70]
     assert [m.note for m in midi.tracks[2] if m.type == "note_on" and m.velocity > 0] == \
         [m.note for _, m in client.notes("note_on")]
+
+
+def test_ready_only_when_ports_are_open_and_the_watchdog_is_fed_by_the_loop(serve):
+    daemon, client = serve(extra_env={"WATCHDOG_USEC": "200000"})
+    assert daemon.ready_s < 5.0
+    assert "antiphon" in client.inport.name  # the client looked once, right after READY: the ports were open
+    daemon.sock.settimeout(0.5)
+    pings, started = 0, time.monotonic()
+    while time.monotonic() - started < 1.0:
+        if daemon.sock.recv(100) == b"WATCHDOG=1":
+            pings += 1
+    assert 7 <= pings <= 12  # every 0.1 s: half the watchdog period
+    assert daemon.terminate() == 0
