@@ -223,16 +223,19 @@ def generate(
 
 @app.command()
 def evaluate(
-    model: Annotated[Optional[Path], typer.Option(help="Model artifact folder (default: the bundled model).")] = None,
+    model: Annotated[Optional[Path], typer.Option(
+        help="Model artifact folder (default: the bundled model).")] = None,
     corpus: Annotated[Optional[list[str]], typer.Option(
         help="Score these songs instead of the model's test split (files, folders or music21 corpus names; "
              "preprocessed the same way). Repeatable.")] = None,
     dataset: Annotated[Optional[Path], typer.Option(
         help="The dataset folder the model was trained on (default: the one its config.json names).")] = None,
-    samples: Annotated[int, typer.Option(help="Melodies to sample per sampler setting (0: likelihood only).")] = 500,
+    samples: Annotated[int, typer.Option(
+        help="Melodies to sample per sampler setting (0: likelihood only).")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed for sampling and the bootstrap.")] = 0,
     mode: Annotated[Optional[str], typer.Option(help="Predictor: 'stateful' or 'window'.")] = None,
-    json_file: Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here too.")] = None,
+    json_file: Annotated[Optional[Path], typer.Option(
+        "--json", help="Write the JSON report here too.")] = None,
     markdown: Annotated[Optional[Path], typer.Option(help="Write a markdown report here.")] = None,
     histograms: Annotated[Optional[Path], typer.Option(
         help="PNG of melody-statistic histograms, generated vs real (default: beside --markdown).")] = None,
@@ -257,7 +260,8 @@ def evaluate(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     command = "antiphon " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    written = write_outputs(report, json_path=json_file and str(json_file), markdown_path=markdown and str(markdown),
+    written = write_outputs(report, json_path=json_file and str(json_file),
+                            markdown_path=markdown and str(markdown),
                             histograms_path=histograms and str(histograms), command=command)
     typer.echo(format_table(report))
     for kind, path in written.items():
@@ -271,7 +275,8 @@ def evaluate(
 @app.command()
 def plot(
     midi_file: Annotated[Path, typer.Argument(help="MIDI file: a generated melody or a recorded session.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG to write (default: FILE.png).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="PNG to write (default: FILE.png).")] = None,
     title: Annotated[Optional[str], typer.Option(help="Title (default: the file name).")] = None,
 ) -> None:
     """Draw a MIDI file as a piano roll PNG (call and response tracks in two colours)."""
@@ -401,20 +406,25 @@ def ports(
 
 @app.command()
 def panic(
-    output: Annotated[str, typer.Option(help="Output port: case-insensitive part of its name.")],
+    output: Annotated[Optional[str], typer.Option(help="Output port: case-insensitive part of its name.")] = None,
     backend: Annotated[Optional[str], typer.Option(help="alsa or jack (default as for serve).")] = None,
     channel: Annotated[Optional[list[int]], typer.Option(
-        help="Channel(s) 1-16 to send note-offs on (repeatable; default 1). Controllers go to all 16.")] = None,
+        help="Channel(s) 1-16 for note-offs (repeatable; default: the config's output channel, else 1).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Take output, backend and channel from this TOML.")] = None,
 ) -> None:
-    """Silence a synth: note-offs, sustain off, all notes off (CC 123), all sound off (CC 120)."""
+    """Silence a synth: note-offs, sustain off, all notes off (CC 123), all sound off (CC 120) on all channels."""
     from daemon.live import panic as send_panic
 
     _setup_logging("INFO")
-    channels = channel or [1]
+    cfg = _serve_config(config, output=output, backend=backend)
+    if cfg.output is None:
+        typer.echo("error: no output port: give --output NAME or a --config with 'output'", err=True)
+        raise typer.Exit(2)
+    channels = channel or [cfg.output_channel]
     if any(not 1 <= c <= 16 for c in channels):
         raise typer.BadParameter(f"--channel must be 1..16, got {channels}")
     try:
-        send_panic(output, backend, channels)
+        send_panic(cfg.output, cfg.backend, channels)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err

@@ -33,7 +33,7 @@ WARMUP_CALL = Call(tuple(Note(p, 4 * i, 4) for i, p in enumerate((60, 64, 67, 72
 def resolve_model(model: str | None) -> Path:
     """The model folder to load: the one given, else the bundled one; ``ValueError`` if there is none."""
     if model is not None:
-        return Path(model)
+        return Path(model).expanduser()
     bundled = bundled_model_path()
     if bundled is None:
         raise ValueError("no model given and no bundled model in engine/bundled/; pass --model DIR "
@@ -63,8 +63,9 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
     warm_up(responder)
     recorder = None
     if config.record is not None:
-        recover(config.record)
-        recorder = SessionRecorder(config.record, config.bpm)
+        folder = Path(config.record).expanduser()
+        recover(folder)
+        recorder = SessionRecorder(folder, config.bpm)
     inputs = InputQueue(keep_clock=config.clock == "external")
     in_port = out_port = session = None
     try:
@@ -116,5 +117,6 @@ def panic(output: str, backend: str | None, channels: list[int]) -> int:
     with mido.open_output(name) as port:
         for msg in panic_messages([c - 1 for c in channels]):
             port.send(msg)
+        time.sleep(OUTPUT_DRAIN_S)
     log.info("panic sent to %s", name)
     return 0

@@ -151,3 +151,36 @@ def test_ready_only_when_ports_are_open_and_the_watchdog_is_fed_by_the_loop(serv
             pings += 1
     assert 7 <= pings <= 12  # every 0.1 s: half the watchdog period
     assert daemon.terminate() == 0
+
+
+def test_panic_and_ports_commands_reach_a_jack_port(jack, tmp_path):
+    import subprocess
+    import sys
+
+    from harness import JACK_BACKEND, ROOT
+
+    received = []
+    backend = mido.Backend(JACK_BACKEND, load=True)
+    synth = backend.open_input("hanging synth", virtual=True, client_name="synth",
+                               callback=lambda m: received.append(m))
+    try:
+        listed = subprocess.run([sys.executable, "-m", "daemon.cli", "ports", "--backend", "jack"], cwd=ROOT,
+                                env=jack.env, capture_output=True, text=True, timeout=30)
+        assert listed.returncode == 0 and "hanging synth" in listed.stdout
+        done = subprocess.run([sys.executable, "-m", "daemon.cli", "panic", "--output", "HANGING", "--backend",
+                               "jack", "--channel", "1", "--channel", "10"], cwd=ROOT, env=jack.env,
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + 2
+        while len(received) < 2 * 128 + 48 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        synth.close()
+    offs = {(m.channel, m.note) for m in received if m.type == "note_off"}
+    assert offs == {(c, n) for c in (0, 9) for n in range(128)}
+    controls = {(m.channel, m.control) for m in received if m.type == "control_change"}
+    assert controls == {(c, cc) for c in range(16) for cc in (64, 123, 120)}
+    missing = subprocess.run([sys.executable, "-m", "daemon.cli", "panic", "--output", "no such synth",
+                              "--backend", "jack"], cwd=ROOT, env=jack.env, capture_output=True, text=True,
+                             timeout=30)
+    assert missing.returncode == 2 and "no output port matches" in missing.stderr

@@ -1,0 +1,66 @@
+"""The daemon's config: TOML file, command-line values winning, and clear errors naming bad keys and values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.config import ServeConfig, build_config, load_toml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path, text: str) -> Path:
+    path = tmp_path / "antiphon.toml"
+    path.write_text(text)
+    return path
+
+
+def test_file_values_then_command_line_wins(tmp_path):
+    path = _write(tmp_path, 'bpm = 96\ninput-channel = 2\nrecord = "/tmp/rec"\nvirtual = true\n')
+    config = build_config(path, bpm=None, input_channel=5, virtual=None)
+    assert config.bpm == 96  # from the file (the CLI left it unset)
+    assert config.input_channel == 5  # the CLI wins
+    assert config.record == "/tmp/rec" and config.virtual is True
+    assert config.phrase_end_steps == 16 and config.output_channel == 1  # defaults
+
+
+def test_serve_table_is_accepted(tmp_path):
+    path = _write(tmp_path, '[serve]\nbackend = "jack"\ntempo_cc = 21\n')
+    assert build_config(path).tempo_cc == 21
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("bmp = 120\n", "bmp"),
+    ('[serve]\nbpm = 120\n[other]\nx = 1\n', "other"),
+    ("bpm = 'fast'\n", "bpm"),
+    ("bpm = 1000\n", "bpm"),
+    ("input_channel = 17\n", "input_channel"),
+    ("panic_cc = 128\n", "panic_cc"),
+    ('backend = "coreaudio"\n', "backend"),
+    ('mode = "greedy"\n', "mode"),
+    ("virtual = 1\n", "virtual"),
+    ("phrase_end_steps = 2.5\n", "phrase_end_steps"),
+    ("temperature = 0\n", "temperature"),
+    ("bpm = \n", "not valid TOML"),
+])
+def test_bad_keys_and_values_are_named(tmp_path, text, named):
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=named) as err:
+        build_config(path)
+    assert "antiphon.toml" in str(err.value)
+
+
+def test_bad_command_line_values_are_named():
+    with pytest.raises(ValueError, match="output_channel"):
+        build_config(None, output_channel=0)
+    with pytest.raises(ValueError, match="clock"):
+        ServeConfig(clock="midi")
+    with pytest.raises(ValueError, match="config file not found"):
+        load_toml("/nonexistent/antiphon.toml")
+
+
+def test_the_example_config_is_valid():
+    config = build_config(ROOT / "systemd" / "antiphon.toml")
+    assert config.record is not None
