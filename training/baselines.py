@@ -221,6 +221,10 @@ class IdyomModel:
         other = self.index[OTHER]
         return [self.index[START]] + [self.index.get(t, other) for t in events] + [self.index[END]]
 
+    def encode_song(self, song: Sequence[str]) -> list[int]:
+        """The alphabet indices a grid song's predictions target: each event, then the end."""
+        return self.encode(song_events(song))[1:]
+
     def distributions(self, song: Sequence[str]) -> np.ndarray:
         """(events + 1, A) for a grid song: the distribution before each event and before the end."""
         sequence = self.encode(song_events(song))
@@ -237,7 +241,7 @@ class IdyomModel:
 
     def log2_probs(self, song: Sequence[str]) -> np.ndarray:
         """log2 probability of each event of a grid song and of its end, shape (events + 1,)."""
-        sequence = self.encode(song_events(song))[1:]
+        sequence = self.encode_song(song)
         dists = self.distributions(song)
         return np.log2(dists[np.arange(len(sequence)), sequence])
 
@@ -289,8 +293,8 @@ def tune_idyom(train: Sequence[Sequence[str]], validation: Sequence[Sequence[str
         for bias in biases:
             best.bias, best.combination = bias, combination
             score = bits(best)
-            trials[f"order={best.params['max_order']} escape={best.params['escape']} {combination} bias={bias}"] \
-                = score
+            name = f"order={best.params['max_order']} escape={best.params['escape']}"
+            trials[f"{name} {combination} bias={bias}"] = score
             if score < best_bits:
                 chosen, best_bits = (bias, combination), score
     best.bias, best.combination = chosen

@@ -200,7 +200,8 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
     train = [data.songs[i] for i in train_idx]
     validation = [data.songs[i] for i in val_idx]
     if not corpus:
-        return Corpus(train, validation, [data.songs[i] for i in test_idx], data.vocab, f"{folder} (test split)")
+        test = [data.songs[i] for i in test_idx]
+        return Corpus(train, validation, test, data.vocab, f"{folder} (test split)")
     from training.corpus import Settings
     from training.preprocess import preprocess
 
@@ -218,7 +219,8 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
         folded += kept != song
         test.append(kept)
     if not test:
-        raise ValueError(f"no song of {list(corpus)} could be scored (none kept, or none fits the vocabulary)")
+        raise ValueError(f"no song of {list(corpus)} could be scored (none kept, or none fits the "
+                         "vocabulary)")
     return Corpus(train, validation, test, data.vocab, ", ".join(corpus), skipped=len(songs) - len(test),
                   folded=folded)
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from engine.events import Note
-from engine.keyfind import estimate_key
+from engine.keyfind import MAJOR, MINOR, MODEL_TONIC, key_correlations
 from engine.melody import decode_symbols
 from training.baselines import song_events
 
@@ -28,8 +28,8 @@ PITCH_CLASSES = 12
 DIATONIC = frozenset({0, 2, 4, 5, 7, 9, 11})  # C major / A natural minor; transposed to all 12 keys below
 STEP_MAX = 2  # semitones: an interval of 1 or 2 is a step, 0 a repeat, 3 or more a leap
 NOTE_LENGTH_BINS = (1, 2, 3, 4, 6, 8, 12, 16)  # steps; anything else falls in a last "other" bin
-STAT_NAMES = ("scale_consistency", "pitch_range", "pitch_classes", "pitch_entropy", "repeat_share", "step_share",
-              "leap_share", "rest_share", "mean_note_length", "ends_on_tonic", "notes")
+STAT_NAMES = ("scale_consistency", "pitch_range", "pitch_classes", "pitch_entropy", "repeat_share",
+              "step_share", "leap_share", "rest_share", "mean_note_length", "ends_on_tonic", "notes")
 YL_FEATURES = ("pitch_class_histogram", "pitch_class_transitions", "pitch_range", "average_interval",
                "inter_onset_interval", "note_length_histogram")
 KDE_POINTS = 512
@@ -63,8 +63,9 @@ def entropy_bits(counts: Iterable[float]) -> float:
 def melody_stats(symbols: Sequence[str]) -> dict[str, float]:
     """The statistics in ``STAT_NAMES`` for one song (NaN where a song has too few notes to say).
 
-    ``ends_on_tonic`` is 1 when the last note's pitch class is the tonic of the key estimated from the song
-    (Krumhansl-Schmuckler, ``engine.keyfind``), the same rule for real and generated songs.
+    ``ends_on_tonic`` is 1 when the last note's pitch class is the tonic of the song's key: songs are in the
+    model's key, so the key is C major or A minor, whichever the Krumhansl-Kessler profiles correlate with
+    better (``engine.keyfind``); the same rule for real and generated songs.
     """
     decoded = decode_symbols(symbols)
     notes = [n for n in decoded if n.pitch is not None]
@@ -72,7 +73,8 @@ def melody_stats(symbols: Sequence[str]) -> dict[str, float]:
     steps = sum(n.length_steps for n in decoded)
     stats = dict.fromkeys(STAT_NAMES, math.nan)
     stats["notes"] = float(len(notes))
-    stats["rest_share"] = sum(n.length_steps for n in decoded if n.pitch is None) / steps if steps else math.nan
+    rest_steps = sum(n.length_steps for n in decoded if n.pitch is None)
+    stats["rest_share"] = rest_steps / steps if steps else math.nan
     if not notes:
         return stats
     stats["scale_consistency"] = scale_consistency(pitches)
@@ -86,7 +88,9 @@ def melody_stats(symbols: Sequence[str]) -> dict[str, float]:
         stats["step_share"] = sum(0 < i <= STEP_MAX for i in intervals) / len(intervals)
         stats["leap_share"] = sum(i > STEP_MAX for i in intervals) / len(intervals)
     try:
-        tonic, _ = estimate_key((n.pitch, n.length_steps) for n in notes)
+        r = key_correlations((n.pitch, n.length_steps) for n in notes)
+        tonic = MODEL_TONIC[MAJOR] if r[MODEL_TONIC[MAJOR]] >= r[PITCH_CLASSES + MODEL_TONIC[MINOR]] \
+            else MODEL_TONIC[MINOR]
         stats["ends_on_tonic"] = float(pitches[-1] % PITCH_CLASSES == tonic)
     except ValueError:  # every pitch class equally weighted: no key to speak of
         pass
@@ -105,7 +109,7 @@ def summarize_stats(rows: Sequence[dict[str, float]]) -> dict[str, dict[str, flo
 
 
 def note_length_distribution(songs: Iterable[Sequence[str]]) -> dict[str, float]:
-    """Share of notes of each length (steps, binned as ``NOTE_LENGTH_BINS`` plus "other"), pooled over songs."""
+    """Share of notes of each length (steps, ``NOTE_LENGTH_BINS`` plus "other"), pooled over songs."""
     counts = Counter(_length_bin(n.length_steps) for s in songs for n in melody_notes(s))
     total = sum(counts.values()) or 1
     labels = [str(b) for b in NOTE_LENGTH_BINS] + ["other"]
@@ -151,9 +155,10 @@ def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def kde(samples: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Gaussian kernel density of 1-D ``samples`` on ``grid`` (Silverman's bandwidth), normalised on the grid."""
+    """Gaussian kernel density of 1-D ``samples`` on ``grid`` (Silverman's bandwidth)."""
     samples = np.asarray(samples, dtype=np.float64)
-    spread = min(samples.std(), (np.percentile(samples, 75) - np.percentile(samples, 25)) / 1.34) or samples.std()
+    iqr = np.percentile(samples, 75) - np.percentile(samples, 25)
+    spread = min(samples.std(), iqr / 1.34) or samples.std()
     width = 0.9 * (spread or 1.0) * samples.size ** -0.2
     density = np.zeros_like(grid)
     for chunk in np.array_split(samples, max(1, samples.size // 2048)):
@@ -183,7 +188,8 @@ def compare_sets(reference: Sequence[Sequence[str]], candidate: Sequence[Sequenc
     500 x 180 songs fast).
     """
     if len(reference) < 2 or not candidate:
-        raise ValueError(f"need >= 2 reference songs and >= 1 candidate, got {len(reference)} and {len(candidate)}")
+        raise ValueError(f"need >= 2 reference songs and >= 1 candidate, got {len(reference)} and "
+                         f"{len(candidate)}")
     out = {}
     for name in YL_FEATURES:
         ref, cand = _feature_matrix(reference, name), _feature_matrix(candidate, name)

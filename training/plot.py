@@ -86,6 +86,7 @@ def plot_piano_roll(midi_path: str | os.PathLike[str], out_path: str | os.PathLi
                 ax.add_patch(Rectangle((start, pitch - 0.4), length, 0.8, facecolor=colour,
                                                           edgecolor="black", linewidth=0.5, zorder=2))
             handles.append(Patch(facecolor=colour, edgecolor="black", label=f"{name} ({len(notes)} notes)"))
+        ax.set_xticks(range(0, math.ceil(end) + 1, beats_per_bar))
         ax.set_xlim(0, end + 0.25)
         ax.set_ylim(low - 0.5, high + 0.5)
         ticks = [p for p in range(low, high + 1) if p % 12 in (0, 4, 7)]
@@ -104,7 +105,7 @@ def plot_piano_roll(midi_path: str | os.PathLike[str], out_path: str | os.PathLi
 
 def plot_stat_histograms(rows_by_set: Mapping[str, Sequence[Mapping[str, float]]], names: Sequence[str],
                          out_path: str | os.PathLike[str], labels: Mapping[str, str] | None = None) -> Path:
-    """One panel per statistic: normalised histograms of each set's per-song values (e.g. real vs generated)."""
+    """One panel per statistic: normalised histograms of each set's per-song values (real vs generated)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -121,7 +121,8 @@ def generation_quality(model: LstmModel, data: Any, idyom: IdyomModel, *, sample
         generated, rows = describe(finished, known, idyom)
         overlap = compare_sets(data.test, finished, rng) if len(data.test) >= 2 else {}
         generated.update({
-            "config": {"adaptive": config.adaptive, "temperature": config.temperature, "weights": config.weights},
+            "config": {"adaptive": config.adaptive, "temperature": config.temperature,
+                       "weights": config.weights},
             "failures": failures(melodies, max_steps),
             "mean_steps": float(np.mean([len(m) for m in melodies])),
             "yang_lerch": overlap,

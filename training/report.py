@@ -105,7 +105,8 @@ def _summary_lines(report: dict) -> list[str]:
         f"LSTM minus IDyOM-style: {diff['bits_per_event']:+.3f} bits/event, 95% CI "
         f"[{diff['ci'][0]:+.3f}, {diff['ci'][1]:+.3f}] (paired bootstrap over songs).",
         f"IDyOM-style choice: order {idyom['max_order']}, escape {idyom['escape']}, update exclusion "
-        f"{idyom['update_exclusion']}, LTM+STM {idyom['combination']} mean with entropy bias {idyom['bias']}; "
+        f"{idyom['update_exclusion']}, LTM+STM {idyom['combination']} mean with entropy bias "
+        f"{idyom['bias']}; "
         f"LSTM predictor: {choices['lstm_mode']}.",
     ]
 
@@ -127,16 +128,18 @@ def format_markdown(report: dict, *, command: str = "", histograms: str | None =
     parts = ["# Antiphon model evaluation", "", f"Model: `{report['model']}`", ""]
     if command:
         parts += ["Produced by:", "", f"```\n{command}\n```", ""]
-    parts += ["## Likelihood", "", "Raw model distribution (temperature 1, no weights); each song scored on its "
-              "own from the start padding. Bits per note event = total bits of a song's symbols and its end "
-              "/ (notes + rests + 1), the same for every model.", "", _md_table(*likelihood_rows(report)), ""]
+    parts += ["## Likelihood", "",
+              "Raw model distribution (temperature 1, no weights); each song scored on its own from the "
+              "start padding. Bits per note event = total bits of a song's symbols and its end / (notes + "
+              "rests + 1), the same for every model.", "", _md_table(*likelihood_rows(report)), ""]
     parts += [f"- {line}" for line in _summary_lines(report)]
     if "generation" in report:
         gen = report["generation"]
-        parts += ["", "## Generation", "", f"{gen['samples']} melodies per sampler, unseeded (from the start "
-                  f"padding), random seed {gen['seed']}, at most {gen['max_steps']} steps. Statistics are mean ± "
-                  "std over songs; Y&L = Yang & Lerch (2020) overlapping area / KL of the generated set against "
-                  "the test songs, with validation-vs-training songs as the calibration in brackets.", "",
+        parts += ["", "## Generation", "",
+                  f"{gen['samples']} melodies per sampler, unseeded (from the start padding), random seed "
+                  f"{gen['seed']}, at most {gen['max_steps']} steps. Statistics are mean ± std over songs; "
+                  "Y&L = Yang & Lerch (2020) overlapping area / KL of the generated set against the test "
+                  "songs, with validation-vs-training songs as the calibration in brackets.", "",
                   _md_table(*generation_rows(report))]
         if histograms:
             parts += ["", f"![melody statistics, generated vs real]({histograms})"]
@@ -168,6 +171,7 @@ def write_outputs(report: dict, *, json_path: str | None = None, markdown_path: 
             hist = Path(written["histograms"]).resolve()
             md_dir = Path(markdown_path).resolve().parent
             link = str(hist.relative_to(md_dir)) if hist.is_relative_to(md_dir) else str(hist)
-        Path(markdown_path).write_text(format_markdown(report, command=command, histograms=link), encoding="utf-8")
+        text = format_markdown(report, command=command, histograms=link)
+        Path(markdown_path).write_text(text, encoding="utf-8")
         written["markdown"] = markdown_path
     return written

@@ -82,7 +82,8 @@ def test_split_and_dataset_come_from_the_artifact(trained, tmp_path):
     n = len(load_dataset(trained / "data").songs)
     train_idx, val_idx, test_idx = model_split(model.config, n)
     assert sorted(train_idx + val_idx + test_idx) == list(range(n)) and len(test_idx) == round(n / 10)
-    assert model_split({"split": {"seed": model.config["split"]["seed"]}}, n) == (train_idx, val_idx, test_idx)
+    seed_only = {"split": {"seed": model.config["split"]["seed"]}}
+    assert model_split(seed_only, n) == (train_idx, val_idx, test_idx)
     with pytest.raises(ValueError, match="split"):
         model_split({}, n)
     with pytest.raises(ValueError, match="outside"):
@@ -101,7 +102,8 @@ def test_evaluate_reports_likelihood_baselines_and_generation(trained):
     report = evaluate(trained / "model", samples=12, seed=5)
     section = report["likelihood"]
     n = len(load_dataset(trained / "data").songs)
-    assert report["songs"] == {"train": n - 2 * round(n / 10), "validation": round(n / 10), "test": round(n / 10)}
+    held = round(n / 10)
+    assert report["songs"] == {"train": n - 2 * held, "validation": held, "test": held}
     for name in ("lstm", "idyom", "ngram", "unigram"):
         row = section[name]
         low, high = row["bits_per_event_ci"]
@@ -157,7 +159,8 @@ def test_plot_draws_call_and_response(tmp_path):
             track.append(mido.Message("note_off", note=pitch, velocity=0, time=480))
         midi.tracks.append(track)
     midi.save(tmp_path / "session.mid")
-    result = CliRunner().invoke(app, ["plot", str(tmp_path / "session.mid"), "-o", str(tmp_path / "roll.png")])
+    result = CliRunner().invoke(app, ["plot", str(tmp_path / "session.mid"), "-o",
+                                      str(tmp_path / "roll.png")])
     assert result.exit_code == 0, result.output
     png = (tmp_path / "roll.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
