@@ -90,8 +90,9 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write: the runtime artifact "
                                       "(weights.npz, vocab.json, config.json), model.keras and "
                                       "training_curves.png.")] = Path("build/model"),
-    recipe: Annotated[str, typer.Option(help="per_step (a target at every step of each chunk; fast) or "
-                                        "window (the report's: one-hot window -> next symbol).")] = "per_step",
+    recipe: Annotated[str, typer.Option(help="song (whole songs from the start padding, a target at every step; "
+                                        "the default), per_step (a target at every step of fixed chunks) or "
+                                        "window (the report's: one-hot window -> next symbol).")] = "song",
     epochs: Annotated[int, typer.Option(help="Maximum number of epochs.")] = 50,
     batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 64,
     units: Annotated[int, typer.Option(help="LSTM units.")] = 256,
@@ -121,7 +122,8 @@ def train(
         raise typer.Exit(2) from err
     training = result.config["training"]
     typer.echo(f"{training['recipe']} recipe: {training['epochs_run']} epochs in {result.train_seconds:.0f} s; "
-               f"window-context validation loss {result.window_val_loss:.4f} "
+               f"validation loss per symbol: whole songs {training['song_val_loss']:.4f}, "
+               f"{result.config['sequence_length']}-step window {result.window_val_loss:.4f} "
                f"(accuracy {training['window_val_accuracy']:.3f}) -> {out}")
 
 
@@ -333,6 +335,8 @@ def serve(
     log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
     mode: Annotated[Optional[str], typer.Option(help="Predictor: stateful or window.")] = None,
     random_seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler's random generator.")] = None,
+    realtime_priority: Annotated[Optional[int], typer.Option(
+        help="SCHED_FIFO priority 1-99 for the live loop where permitted (tighter timing on a busy machine).")] = None,
 ) -> None:
     """Listen on a MIDI input; answer each phrase with a continuation on the output, on the beat."""
     import time

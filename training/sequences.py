@@ -6,6 +6,11 @@ Two recipes share one stream: the chosen songs as integers, each followed by ``s
 * ``window`` (the report's): every window of ``sequence_length`` one-hot symbols -> the next symbol.
   Batches are one-hot encoded one at a time, so the full (windows, sequence_length, V) float32 array
   (~4.3 GB on the ``erk`` corpus) is never built.
+* ``song`` (the default): one whole song per sequence, from the generator's start padding (``sequence_length``
+  delimiters) to the end marker, with a target at every step. Targets inside the padding (``/`` after
+  ``/``) carry weight 0; the first note, every later step and the closing ``/`` carry weight 1. This is how
+  a song is generated and scored: from the padding, with the LSTM state carried through the whole song.
+  Songs of similar length share a batch, so little time goes on padding the batch.
 * ``per_step``: chunks of ``chunk_length`` symbols with a target at every step (the next symbol), for a
   model with ``return_sequences=True``. Each epoch the chunk grid starts at a new random offset, so a
   symbol is not always seen at the same position in its chunk.
@@ -20,7 +25,7 @@ import numpy as np
 from engine.events import DELIMITER
 from engine.vocab import Vocab
 
-RECIPES = ("per_step", "window")
+RECIPES = ("song", "per_step", "window")
 DEFAULT_CHUNK_LENGTH = 128
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, validation, test
 
@@ -109,6 +114,71 @@ def chunk_batch(stream: np.ndarray, starts: np.ndarray, chunk_length: int,
         raise ValueError(f"chunk start out of range for a stream of {len(stream)} symbols")
     positions = starts[:, None] + np.arange(chunk_length)  # (B, C)
     return one_hot(stream[positions], vocab_size), stream[positions + 1].astype(np.int32)
+
+
+def song_batch(int_songs: Sequence[np.ndarray], sequence_length: int, delimiter_index: int,
+               vocab_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whole songs from their start padding: one-hot inputs (B, T, V), targets (B, T), weights (B, T).
+
+    Each sequence is ``/ * sequence_length + song + /``; inputs are all but its last symbol, targets all but
+    its first. T is the longest sequence in the batch; shorter ones are padded with weight-0 steps.
+    """
+    if sequence_length <= 0:
+        raise ValueError(f"sequence_length must be positive, got {sequence_length}")
+    longest = max(len(song) for song in int_songs) + sequence_length
+    inputs = np.full((len(int_songs), longest), delimiter_index, dtype=np.int32)
+    targets = np.full((len(int_songs), longest), delimiter_index, dtype=np.int32)
+    weights = np.zeros((len(int_songs), longest), dtype=np.float32)
+    for row, song in enumerate(int_songs):
+        n = len(song)
+        inputs[row, sequence_length:sequence_length + n] = song
+        targets[row, sequence_length - 1:sequence_length - 1 + n] = song
+        targets[row, sequence_length - 1 + n] = delimiter_index
+        weights[row, sequence_length - 1:sequence_length + n] = 1.0
+    return one_hot(inputs, vocab_size), targets, weights
+
+
+class SongPlan:
+    """Batches of whole songs (the ``song`` recipe), grouped by length and reshuffled every epoch."""
+
+    def __init__(self, int_songs: Sequence[np.ndarray], vocab_size: int, batch_size: int, *,
+                 sequence_length: int, delimiter_index: int, rng: np.random.Generator | None = None):
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if not int_songs:
+            raise ValueError("no songs to train on")
+        self.songs = [np.asarray(song, dtype=np.int32) for song in int_songs]
+        self.vocab_size = vocab_size
+        self.batch_size = batch_size
+        self.sequence_length = sequence_length
+        self.delimiter_index = delimiter_index
+        self.rng = rng
+        self.batches: list[np.ndarray] = []
+        self.next_epoch()
+
+    def next_epoch(self) -> None:
+        lengths = np.array([len(song) for song in self.songs], dtype=np.float64)
+        if self.rng is not None:
+            # Jitter the sort key so batches mix songs of nearly equal length differently each epoch.
+            lengths = lengths + self.rng.uniform(0, 16, len(lengths))
+        order = np.argsort(lengths, kind="stable")
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.rng is not None:
+            batches = [batches[i] for i in self.rng.permutation(len(batches))]
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    @property
+    def targets_per_epoch(self) -> int:
+        return sum(len(song) + 1 for song in self.songs)
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} out of range 0..{len(self) - 1}")
+        chosen = [self.songs[i] for i in self.batches[index]]
+        return song_batch(chosen, self.sequence_length, self.delimiter_index, self.vocab_size)
 
 
 class BatchPlan:

@@ -4,10 +4,12 @@ The output folder is itself the runtime artifact (``weights.npz``, ``vocab.json`
 ``engine.artifact.load_artifact``), and also holds ``model.keras`` (the same weights as a Keras model in the
 report's inference form: one-hot window in, next-symbol distribution out) and ``training_curves.png``.
 
-Both recipes report their own validation loss each epoch (the window recipe's is next-symbol loss after a
-window; the per-step recipe's is the mean over every step of validation chunks). For a fair comparison the
-final weights of either recipe are also scored the same way at the end: next-symbol loss after a
-``sequence_length`` window over every validation window (``window_val_loss`` in the config).
+Each recipe reports its own validation loss each epoch (the window recipe's is next-symbol loss after a
+window; the per-step recipe's the mean over every step of validation chunks; the song recipe's the mean
+over every symbol of each validation song, scored from the start padding). For a fair comparison the final
+weights of any recipe are also scored two fixed ways at the end: next-symbol loss after a ``sequence_length``
+window over every validation window (``window_val_loss``), and per-symbol loss of whole validation songs from
+the start padding with the state carried through (``song_val_loss``, how the engine generates and scores).
 """
 
 from __future__ import annotations
@@ -37,13 +39,23 @@ from training.model import (  # noqa: E402
     export_weights,
     import_weights,
 )
-from training.sequences import DEFAULT_CHUNK_LENGTH, RECIPES, SPLIT_FRACTIONS, BatchPlan, build_stream, split_songs  # noqa: E402
+from training.sequences import (  # noqa: E402
+    DEFAULT_CHUNK_LENGTH,
+    RECIPES,
+    SPLIT_FRACTIONS,
+    BatchPlan,
+    SongPlan,
+    build_stream,
+    songs_to_int,
+    split_songs,
+)
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 CURVES_FILE = "training_curves.png"
 DEFAULT_EPOCHS = 50
+DEFAULT_RECIPE = "song"
 DEFAULT_BATCH_SIZE = 64
 EVAL_BATCH_SIZE = 256  # larger batches for scoring only: same numbers, fewer Python round trips
 
@@ -51,7 +63,7 @@ EVAL_BATCH_SIZE = 256  # larger batches for scoring only: same numbers, fewer Py
 class _Batches(keras.utils.PyDataset):
     """Feeds a ``BatchPlan`` to Keras, one one-hot batch at a time."""
 
-    def __init__(self, plan: BatchPlan, shuffle: bool):
+    def __init__(self, plan: BatchPlan | SongPlan, shuffle: bool):
         super().__init__(workers=1, use_multiprocessing=False)
         self.plan = plan
         self.shuffle = shuffle
@@ -59,7 +71,7 @@ class _Batches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return len(self.plan)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         return self.plan.batch(index)
 
     def on_epoch_end(self) -> None:
@@ -151,6 +163,24 @@ def window_loss(weights: dict[str, np.ndarray], stream: np.ndarray, *, vocab_siz
     return float(scores["loss"]), float(scores["accuracy"])
 
 
+def _compile_for_songs(model: keras.Model, learning_rate: float) -> None:
+    # Padding steps carry weight 0; the loss is the mean over the weighted (real) steps only.
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight"),
+                  optimizer=keras.optimizers.Adam(learning_rate=learning_rate), weighted_metrics=["accuracy"])
+
+
+def song_loss(weights: dict[str, np.ndarray], int_songs: list[np.ndarray], *, vocab_size: int, units: int,
+              layers: int, sequence_length: int, delimiter_index: int) -> tuple[float, float]:
+    """Per-symbol loss (nats) and accuracy of whole songs scored from the start padding, end marker included."""
+    model = build_model(vocab_size, units=units, layers=layers, return_sequences=True)
+    import_weights(model, weights)
+    _compile_for_songs(model, DEFAULT_LEARNING_RATE)
+    plan = SongPlan(int_songs, vocab_size, EVAL_BATCH_SIZE, sequence_length=sequence_length,
+                    delimiter_index=delimiter_index)
+    scores = model.evaluate(_Batches(plan, shuffle=False), verbose=0, return_dict=True)
+    return float(scores["loss"]), float(scores["accuracy"])
+
+
 def _check_args(recipe: str, epochs: int, batch_size: int, units: int, layers: int, dropout: float,
                 learning_rate: float, chunk_length: int, patience: int | None) -> None:
     if recipe not in RECIPES:
@@ -167,15 +197,16 @@ def _check_args(recipe: str, epochs: int, batch_size: int, units: int, layers: i
         raise ValueError(f"patience must be a positive integer, got {patience!r}")
 
 
-def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, recipe: str = "per_step",
+def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, recipe: str = DEFAULT_RECIPE,
           epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH_SIZE, units: int = DEFAULT_UNITS,
           layers: int = 1, dropout: float = DEFAULT_DROPOUT, learning_rate: float = DEFAULT_LEARNING_RATE,
           seed: int = 0, chunk_length: int = DEFAULT_CHUNK_LENGTH, patience: int | None = None,
           max_seconds: float | None = None, threads: int | None = None, verbose: int = 0) -> TrainResult:
     """Train on the dataset folder ``data_dir`` and write the model and artifact into ``out_dir``.
 
-    ``recipe`` is ``"per_step"`` (a target at every step of ``chunk_length`` chunks) or ``"window"`` (the
-    report's: a ``sequence_length`` window -> the next symbol). ``patience`` enables early stopping on the
+    ``recipe`` is ``"song"`` (whole songs from the start padding, a target at every step), ``"per_step"`` (a
+    target at every step of ``chunk_length`` chunks) or ``"window"`` (the report's: a ``sequence_length``
+    window -> the next symbol). ``patience`` enables early stopping on the
     validation loss, restoring the best epoch's weights. ``max_seconds`` stops training after that much
     wall time (at a batch end, then validates). ``threads`` caps TensorFlow's CPU threads.
     """
@@ -191,13 +222,25 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     plan_args = {"sequence_length": length, "chunk_length": chunk_length}
-    train_plan = BatchPlan(train_stream, recipe, len(vocab), batch_size, rng=rng, **plan_args)
-    val_plan = BatchPlan(val_stream, recipe, len(vocab), max(batch_size, EVAL_BATCH_SIZE), **plan_args)
+    delimiter = vocab.index("/")
+    val_songs = songs_to_int([songs[i] for i in val_idx], vocab)
+    train_plan: BatchPlan | SongPlan
+    val_plan: BatchPlan | SongPlan
+    if recipe == "song":
+        train_plan = SongPlan(songs_to_int([songs[i] for i in train_idx], vocab), len(vocab), batch_size,
+                              sequence_length=length, delimiter_index=delimiter, rng=rng)
+        val_plan = SongPlan(val_songs, len(vocab), max(batch_size, EVAL_BATCH_SIZE), sequence_length=length,
+                            delimiter_index=delimiter)
+    else:
+        train_plan = BatchPlan(train_stream, recipe, len(vocab), batch_size, rng=rng, **plan_args)
+        val_plan = BatchPlan(val_stream, recipe, len(vocab), max(batch_size, EVAL_BATCH_SIZE), **plan_args)
     log.info("%s recipe: %d train songs (%d symbols, %d batches/epoch), %d validation, %d test; vocabulary %d",
              recipe, len(train_idx), len(train_stream), len(train_plan), len(val_idx), len(test_idx), len(vocab))
 
     model = build_model(len(vocab), units=units, layers=layers, dropout=dropout, learning_rate=learning_rate,
-                        return_sequences=recipe == "per_step")
+                        return_sequences=recipe != "window")
+    if recipe == "song":
+        _compile_for_songs(model, learning_rate)
     epoch_log, budget = _EpochLog(epochs), _TimeBudget(max_seconds)
     callbacks: list[keras.callbacks.Callback] = [epoch_log, budget]
     if patience is not None:
@@ -220,6 +263,13 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
         val_loss, val_accuracy = window_loss(weights, val_stream, vocab_size=len(vocab), units=units,
                                              layers=layers, sequence_length=length)
     log.info("window-context validation loss %.4f, accuracy %.4f", val_loss, val_accuracy)
+    if recipe == "song" and history.get("val_loss"):
+        kept = int(np.argmin(history["val_loss"])) if patience is not None else len(history["val_loss"]) - 1
+        song_val, song_acc = history["val_loss"][kept], history["val_accuracy"][kept]
+    else:
+        song_val, song_acc = song_loss(weights, val_songs, vocab_size=len(vocab), units=units, layers=layers,
+                                       sequence_length=length, delimiter_index=delimiter)
+    log.info("whole-song validation loss %.4f, accuracy %.4f", song_val, song_acc)
 
     settings = dataset.manifest.get("settings", {})
     val_losses = history.get("val_loss", [])
@@ -242,6 +292,7 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
             "seed": seed, "train_seconds": train_seconds, "batches_per_epoch": len(train_plan),
             "best_epoch": int(np.argmin(val_losses)) + 1 if val_losses else None,
             "window_val_loss": val_loss, "window_val_accuracy": val_accuracy,
+            "song_val_loss": song_val, "song_val_accuracy": song_acc,
             "history": history,
         },
     }

@@ -8,11 +8,14 @@ import pytest
 from engine.vocab import Vocab
 from training.sequences import (
     BatchPlan,
+    SongPlan,
     build_stream,
     chunk_batch,
     chunk_count,
     chunk_starts,
     one_hot,
+    song_batch,
+    songs_to_int,
     split_songs,
     window_batch,
     window_count,
@@ -136,3 +139,23 @@ def test_split_is_song_level_disjoint_and_deterministic() -> None:
 def test_split_needs_three_songs() -> None:
     with pytest.raises(ValueError, match="at least 3 songs"):
         split_songs(2, seed=0)
+
+
+def test_song_recipe_starts_every_song_from_the_padding(vocab: Vocab) -> None:
+    x, y, w = song_batch(songs_to_int(SONGS, vocab), LENGTH, vocab.index("/"), len(vocab))
+    assert x.shape == (2, 5, len(vocab)) and y.shape == w.shape == (2, 5)
+    assert decode_one_hot(vocab, x) == [["/", "/", "60", "_", "62"], ["/", "/", "r", "64", "/"]]
+    assert [vocab.decode(row) for row in y] == [["/", "60", "_", "62", "/"], ["/", "r", "64", "/", "/"]]
+    # No weight on "/" after "/" inside the padding; full weight from the first symbol to the end marker.
+    assert w.tolist() == [[0, 1, 1, 1, 1], [0, 1, 1, 1, 0]]
+
+
+def test_song_plan_groups_by_length_and_is_seeded(vocab: Vocab) -> None:
+    songs = [np.full(n, vocab.index("_"), dtype=np.int32) for n in (1, 9, 2, 8, 3, 7)]
+    plan = SongPlan(songs, len(vocab), 2, sequence_length=LENGTH, delimiter_index=vocab.index("/"))
+    assert [sorted(len(songs[i]) for i in b) for b in plan.batches] == [[1, 2], [3, 7], [8, 9]]
+    assert plan.targets_per_epoch == sum(len(s) + 1 for s in songs)
+    a = SongPlan(songs, len(vocab), 2, sequence_length=LENGTH, delimiter_index=0, rng=np.random.default_rng(1))
+    b = SongPlan(songs, len(vocab), 2, sequence_length=LENGTH, delimiter_index=0, rng=np.random.default_rng(1))
+    assert [x.tolist() for x in a.batches] == [x.tolist() for x in b.batches]
+    assert sorted(i for batch in a.batches for i in batch.tolist()) == list(range(6))
