@@ -105,6 +105,17 @@ def train(
         help="Stop after this many epochs without a better validation loss and keep the best epoch.")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Stop training after this much wall time.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="TensorFlow CPU threads (default: all cores).")] = None,
+    strategy: Annotated[str, typer.Option(
+        help="default (one device: a GPU when TensorFlow sees one), mirrored (every local GPU) or multiworker "
+             "(several machines, each given its role by TF_CONFIG). --batch-size is the global batch.")]
+        = "default",
+    input_pipeline: Annotated[Optional[str], typer.Option(
+        "--input", help="memory (numpy batches of the loaded songs) or tfdata (a tf.data pipeline streamed "
+                        "from the dataset's songs/*.txt; song recipe only). Default: tfdata under mirrored "
+                        "or multiworker, else memory.")] = None,
+    cpu_devices: Annotated[Optional[int], typer.Option(
+        hidden=True, help="Split the CPU into N logical devices (to try mirrored without GPUs); "
+                          "also $ANTIPHON_CPU_DEVICES.")] = None,
     progress: Annotated[bool, typer.Option(help="Show Keras progress bars.")] = False,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
@@ -116,12 +127,14 @@ def train(
         result = run_train(data, out, recipe=recipe, epochs=epochs, batch_size=batch_size, units=units,
                            layers=layers, dropout=dropout, learning_rate=learning_rate, chunk_length=chunk_length,
                            seed=seed, patience=patience, threads=threads, verbose=1 if progress else 0,
-                           max_seconds=None if max_minutes is None else max_minutes * 60.0)
+                           max_seconds=None if max_minutes is None else max_minutes * 60.0,
+                           strategy=strategy, input_pipeline=input_pipeline, cpu_devices=cpu_devices)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     training = result.config["training"]
-    typer.echo(f"{training['recipe']} recipe: {training['epochs_run']} epochs in {result.train_seconds:.0f} s; "
+    typer.echo(f"{training['recipe']} recipe ({training['strategy']} strategy, {training['replicas']} replicas, "
+               f"{training['input']} input): {training['epochs_run']} epochs in {result.train_seconds:.0f} s; "
                f"validation loss per symbol: whole songs {training['song_val_loss']:.4f}, "
                f"{result.config['sequence_length']}-step window {result.window_val_loss:.4f} "
                f"(accuracy {training['window_val_accuracy']:.3f}) -> {out}")

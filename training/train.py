@@ -14,6 +14,7 @@ the start padding with the state carried through (``song_val_loss``, how the eng
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -29,8 +30,18 @@ import numpy as np  # noqa: E402
 
 from engine.artifact import save_artifact  # noqa: E402
 from engine.events import DEFAULT_ACCEPTED_DURATIONS  # noqa: E402
+from training.callbacks import EpochLog, TimeBudget  # noqa: E402
 from training.curves import plot_training_curves  # noqa: E402
 from training.dataset import DATASET_FILE, MAPPING_FILE, load_dataset  # noqa: E402
+from training.distribute import (  # noqa: E402
+    STRATEGIES,
+    GlobalWeightedCrossentropy,
+    configure_cpu_devices,
+    cpu_devices_from_env,
+    is_chief,
+    make_strategy,
+    replica_count,
+)
 from training.model import (  # noqa: E402
     DEFAULT_DROPOUT,
     DEFAULT_LEARNING_RATE,
@@ -39,6 +50,7 @@ from training.model import (  # noqa: E402
     export_weights,
     import_weights,
 )
+from training.pipeline import INPUTS, PlanBatches, song_dataset, song_files  # noqa: E402
 from training.sequences import (  # noqa: E402
     DEFAULT_CHUNK_LENGTH,
     RECIPES,
@@ -58,70 +70,6 @@ DEFAULT_EPOCHS = 50
 DEFAULT_RECIPE = "song"
 DEFAULT_BATCH_SIZE = 64
 EVAL_BATCH_SIZE = 256  # larger batches for scoring only: same numbers, fewer Python round trips
-
-
-class _Batches(keras.utils.PyDataset):
-    """Feeds a ``BatchPlan`` to Keras, one one-hot batch at a time."""
-
-    def __init__(self, plan: BatchPlan | SongPlan, shuffle: bool):
-        super().__init__(workers=1, use_multiprocessing=False)
-        self.plan = plan
-        self.shuffle = shuffle
-
-    def __len__(self) -> int:
-        return len(self.plan)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
-        return self.plan.batch(index)
-
-    def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self.plan.next_epoch()
-
-
-class _EpochLog(keras.callbacks.Callback):
-    """Logs each epoch's losses and keeps its wall time."""
-
-    def __init__(self, epochs: int):
-        super().__init__()
-        self.epochs = epochs
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.seconds.append(time.perf_counter() - self._start)
-        logs = logs or {}
-        log.info("epoch %d/%d: loss %.4f, val_loss %.4f, val_accuracy %.4f (%.1f s)", epoch + 1, self.epochs,
-                 logs.get("loss", float("nan")), logs.get("val_loss", float("nan")),
-                 logs.get("val_accuracy", float("nan")), self.seconds[-1])
-
-
-class _TimeBudget(keras.callbacks.Callback):
-    """Stops training once ``max_seconds`` of wall time have passed; records every training batch's time."""
-
-    def __init__(self, max_seconds: float | None):
-        super().__init__()
-        self.max_seconds = max_seconds
-        self.batch_seconds: list[float] = []
-        self.stopped_by_budget = False
-        self._t0 = 0.0
-        self._batch_start = 0.0
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._t0 = time.perf_counter()
-
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        self._batch_start = time.perf_counter()
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        now = time.perf_counter()
-        self.batch_seconds.append(now - self._batch_start)
-        if self.max_seconds is not None and now - self._t0 >= self.max_seconds:
-            self.stopped_by_budget = True
-            self.model.stop_training = True
 
 
 @dataclass
@@ -159,13 +107,15 @@ def window_loss(weights: dict[str, np.ndarray], stream: np.ndarray, *, vocab_siz
     model = build_model(vocab_size, units=units, layers=layers, return_sequences=False)
     import_weights(model, weights)
     plan = BatchPlan(stream, "window", vocab_size, EVAL_BATCH_SIZE, sequence_length=sequence_length)
-    scores = model.evaluate(_Batches(plan, shuffle=False), verbose=0, return_dict=True)
+    scores = model.evaluate(PlanBatches(plan, shuffle=False), verbose=0, return_dict=True)
     return float(scores["loss"]), float(scores["accuracy"])
 
 
-def _compile_for_songs(model: keras.Model, learning_rate: float) -> None:
+def _compile_for_songs(model: keras.Model, learning_rate: float, distributed: bool = False) -> None:
     # Padding steps carry weight 0; the loss is the mean over the weighted (real) steps only.
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight"),
+    loss = (GlobalWeightedCrossentropy() if distributed
+            else keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight"))
+    model.compile(loss=loss,
                   optimizer=keras.optimizers.Adam(learning_rate=learning_rate), weighted_metrics=["accuracy"])
 
 
@@ -177,14 +127,23 @@ def song_loss(weights: dict[str, np.ndarray], int_songs: list[np.ndarray], *, vo
     _compile_for_songs(model, DEFAULT_LEARNING_RATE)
     plan = SongPlan(int_songs, vocab_size, EVAL_BATCH_SIZE, sequence_length=sequence_length,
                     delimiter_index=delimiter_index)
-    scores = model.evaluate(_Batches(plan, shuffle=False), verbose=0, return_dict=True)
+    scores = model.evaluate(PlanBatches(plan, shuffle=False), verbose=0, return_dict=True)
     return float(scores["loss"]), float(scores["accuracy"])
 
 
 def _check_args(recipe: str, epochs: int, batch_size: int, units: int, layers: int, dropout: float,
-                learning_rate: float, chunk_length: int, patience: int | None) -> None:
+                learning_rate: float, chunk_length: int, patience: int | None, strategy: str,
+                input_pipeline: str) -> None:
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if input_pipeline not in INPUTS:
+        raise ValueError(f"unknown input {input_pipeline!r}; choose one of {', '.join(INPUTS)}")
+    if input_pipeline == "tfdata" and recipe != "song":
+        raise ValueError(f"the tfdata input serves the song recipe only, not {recipe!r}; use input 'memory'")
+    if strategy != "default" and input_pipeline != "tfdata":
+        raise ValueError(f"strategy {strategy!r} needs the tfdata input (song recipe), not {input_pipeline!r}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("units", units), ("layers", layers),
                         ("chunk_length", chunk_length)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -201,7 +160,9 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
           epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH_SIZE, units: int = DEFAULT_UNITS,
           layers: int = 1, dropout: float = DEFAULT_DROPOUT, learning_rate: float = DEFAULT_LEARNING_RATE,
           seed: int = 0, chunk_length: int = DEFAULT_CHUNK_LENGTH, patience: int | None = None,
-          max_seconds: float | None = None, threads: int | None = None, verbose: int = 0) -> TrainResult:
+          max_seconds: float | None = None, threads: int | None = None, verbose: int = 0,
+          strategy: str = "default", input_pipeline: str | None = None,
+          cpu_devices: int | None = None) -> TrainResult:
     """Train on the dataset folder ``data_dir`` and write the model and artifact into ``out_dir``.
 
     ``recipe`` is ``"song"`` (whole songs from the start padding, a target at every step), ``"per_step"`` (a
@@ -209,8 +170,21 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
     window -> the next symbol). ``patience`` enables early stopping on the
     validation loss, restoring the best epoch's weights. ``max_seconds`` stops training after that much
     wall time (at a batch end, then validates). ``threads`` caps TensorFlow's CPU threads.
+
+    ``strategy`` is ``"default"``, ``"mirrored"`` (every local GPU, else every logical CPU device) or
+    ``"multiworker"`` (machines named in ``TF_CONFIG``; only the chief writes ``out_dir``); ``batch_size``
+    is the global batch, split across replicas. ``input_pipeline`` is ``"memory"`` (batches built in numpy
+    from the loaded songs) or ``"tfdata"`` (``training.pipeline``, streamed from ``songs/*.txt``; song recipe
+    only); by default ``tfdata`` under a distributed strategy, else ``memory``. ``cpu_devices`` (or
+    ``$ANTIPHON_CPU_DEVICES``) splits the CPU into that many logical devices before TensorFlow starts.
     """
-    _check_args(recipe, epochs, batch_size, units, layers, dropout, learning_rate, chunk_length, patience)
+    if input_pipeline is None:
+        input_pipeline = "tfdata" if strategy != "default" and recipe == "song" else "memory"
+    _check_args(recipe, epochs, batch_size, units, layers, dropout, learning_rate, chunk_length, patience,
+                strategy, input_pipeline)
+    cpu_devices = cpu_devices_from_env(cpu_devices)
+    if cpu_devices is not None:
+        configure_cpu_devices(cpu_devices)
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     dataset = load_dataset(data_dir)
     vocab, songs, length = dataset.vocab, dataset.songs, dataset.sequence_length
@@ -219,6 +193,11 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
     val_stream = build_stream(songs, val_idx, vocab, length)
 
     _set_threads(threads)
+    distribution = make_strategy(strategy)
+    replicas = replica_count(distribution)
+    if batch_size % replicas:
+        raise ValueError(f"batch_size {batch_size} must be a multiple of the {replicas} replicas")
+    chief = is_chief()
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     plan_args = {"sequence_length": length, "chunk_length": chunk_length}
@@ -226,7 +205,17 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
     val_songs = songs_to_int([songs[i] for i in val_idx], vocab)
     train_plan: BatchPlan | SongPlan
     val_plan: BatchPlan | SongPlan
-    if recipe == "song":
+    if input_pipeline == "tfdata":
+        if len(song_files(data_dir)) != len(songs):
+            raise ValueError(f"{data_dir}: songs/ holds {len(song_files(data_dir))} files but {DATASET_FILE} "
+                             f"{len(songs)} songs (run `antiphon preprocess` again)")
+        train_data: Any = song_dataset(data_dir, train_idx, vocab, sequence_length=length, batch_size=batch_size,
+                                       seed=seed, replicas=replicas)
+        val_data: Any = song_dataset(data_dir, val_idx, vocab, sequence_length=length,
+                                     batch_size=max(batch_size, EVAL_BATCH_SIZE), lengths=[len(s) for s in songs],
+                                     replicas=replicas)
+        batches_per_epoch = -(-len(train_idx) // batch_size)
+    elif recipe == "song":
         train_plan = SongPlan(songs_to_int([songs[i] for i in train_idx], vocab), len(vocab), batch_size,
                               sequence_length=length, delimiter_index=delimiter, rng=rng)
         val_plan = SongPlan(val_songs, len(vocab), max(batch_size, EVAL_BATCH_SIZE), sequence_length=length,
@@ -234,21 +223,25 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
     else:
         train_plan = BatchPlan(train_stream, recipe, len(vocab), batch_size, rng=rng, **plan_args)
         val_plan = BatchPlan(val_stream, recipe, len(vocab), max(batch_size, EVAL_BATCH_SIZE), **plan_args)
-    log.info("%s recipe: %d train songs (%d symbols, %d batches/epoch), %d validation, %d test; vocabulary %d",
-             recipe, len(train_idx), len(train_stream), len(train_plan), len(val_idx), len(test_idx), len(vocab))
+    if input_pipeline == "memory":
+        train_data, val_data = PlanBatches(train_plan, shuffle=True), PlanBatches(val_plan, shuffle=False)
+        batches_per_epoch = len(train_plan)
+    log.info("%s recipe, %s input, %s strategy (%d replicas): %d train songs (%d symbols, %d batches/epoch), "
+             "%d validation, %d test; vocabulary %d", recipe, input_pipeline, strategy, replicas, len(train_idx),
+             len(train_stream), batches_per_epoch, len(val_idx), len(test_idx), len(vocab))
 
-    model = build_model(len(vocab), units=units, layers=layers, dropout=dropout, learning_rate=learning_rate,
-                        return_sequences=recipe != "window")
-    if recipe == "song":
-        _compile_for_songs(model, learning_rate)
-    epoch_log, budget = _EpochLog(epochs), _TimeBudget(max_seconds)
+    with distribution.scope() if distribution is not None else contextlib.nullcontext():
+        model = build_model(len(vocab), units=units, layers=layers, dropout=dropout, learning_rate=learning_rate,
+                            return_sequences=recipe != "window")
+        if recipe == "song":
+            _compile_for_songs(model, learning_rate, distributed=distribution is not None)
+    epoch_log, budget = EpochLog(epochs), TimeBudget(max_seconds)
     callbacks: list[keras.callbacks.Callback] = [epoch_log, budget]
     if patience is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                                        restore_best_weights=True))
     t0 = time.perf_counter()
-    fit = model.fit(_Batches(train_plan, shuffle=True), validation_data=_Batches(val_plan, shuffle=False),
-                    epochs=epochs, callbacks=callbacks, verbose=verbose)
+    fit = model.fit(train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
     train_seconds = time.perf_counter() - t0
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}
     history["epoch_seconds"] = epoch_log.seconds
@@ -289,20 +282,23 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
             "recipe": recipe, "epochs": epochs, "epochs_run": len(epoch_log.seconds), "batch_size": batch_size,
             "learning_rate": learning_rate, "chunk_length": chunk_length if recipe == "per_step" else None,
             "patience": patience, "max_seconds": max_seconds, "stopped_by_time": budget.stopped_by_budget,
-            "seed": seed, "train_seconds": train_seconds, "batches_per_epoch": len(train_plan),
+            "seed": seed, "train_seconds": train_seconds, "batches_per_epoch": batches_per_epoch,
+            "strategy": strategy, "replicas": replicas, "input": input_pipeline,
             "best_epoch": int(np.argmin(val_losses)) + 1 if val_losses else None,
             "window_val_loss": val_loss, "window_val_accuracy": val_accuracy,
             "song_val_loss": song_val, "song_val_accuracy": song_acc,
             "history": history,
         },
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_artifact(out_dir, config, vocab, weights)
-    inference = build_model(len(vocab), units=units, layers=layers, dropout=dropout, learning_rate=learning_rate)
-    import_weights(inference, weights)
-    # Saved uncompiled: an inference model needs no optimizer state.
-    keras.Model(inference.inputs, inference.outputs, name=inference.name).save(out_dir / MODEL_FILE)
-    plot_training_curves(history, out_dir / CURVES_FILE, recipe=recipe, window_val_loss=val_loss)
+    if chief:  # in a multi-worker run only the chief writes; every worker holds the same weights
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_artifact(out_dir, config, vocab, weights)
+        inference = build_model(len(vocab), units=units, layers=layers, dropout=dropout,
+                                learning_rate=learning_rate)
+        import_weights(inference, weights)
+        # Saved uncompiled: an inference model needs no optimizer state.
+        keras.Model(inference.inputs, inference.outputs, name=inference.name).save(out_dir / MODEL_FILE)
+        plot_training_curves(history, out_dir / CURVES_FILE, recipe=recipe, window_val_loss=val_loss)
     return TrainResult(out_dir=out_dir, config=config, history=history, window_val_loss=val_loss,
-                       batches_per_epoch=len(train_plan), batch_seconds=budget.batch_seconds,
+                       batches_per_epoch=batches_per_epoch, batch_seconds=budget.batch_seconds,
                        train_seconds=train_seconds)
