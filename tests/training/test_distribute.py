@@ -1,0 +1,168 @@
+"""The tf.data song pipeline against the numpy batches, and distributed training against one device.
+
+Logical CPU devices and ``TF_CONFIG`` must be set before TensorFlow initialises, so each training run is a
+subprocess running the real ``antiphon train`` command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+# Keep TensorFlow to the 2 shared cores; must run before TensorFlow starts its runtime.
+try:
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+except RuntimeError:
+    pass
+
+from training.corpus import music21_corpus_dir, split_items  # noqa: E402
+from training.dataset import load_dataset  # noqa: E402
+from training.pipeline import song_dataset  # noqa: E402
+from training.preprocess import preprocess  # noqa: E402
+from training.sequences import SongPlan, song_batch, songs_to_int, split_songs  # noqa: E402
+
+SEQUENCE_LENGTH = 16
+SEED = 1
+# The whole training split (21 songs) in one batch: an epoch is one optimiser step whatever the batch order,
+# so runs whose epochs visit batches in different orders still take identical steps.
+ONE_BATCH = 24
+EPOCHS = 4
+RUN_TIMEOUT_S = 240
+
+
+@pytest.fixture(scope="module")
+def erk_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 30 tunes of music21's erk5.abc, preprocessed by the real pipeline."""
+    folder = tmp_path_factory.mktemp("erk")
+    items = split_items(music21_corpus_dir() / "essenFolksong" / "erk5.abc")[:30]
+    (folder / "erk5_head.abc").write_bytes(b"\n".join(item.data for item in items))
+    report = preprocess([str(folder / "erk5_head.abc")], folder / "data", sequence_length=SEQUENCE_LENGTH,
+                        workers=1)
+    assert report["kept"] >= 25
+    return folder / "data"
+
+
+def _rows(batch: tuple[tf.Tensor, ...]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each real row of a batch, trimmed to its own length (start padding + song + end marker)."""
+    inputs, targets, weights = (part.numpy() for part in batch)
+    rows = []
+    for row in range(len(weights)):
+        real = int(weights[row].sum())  # song length + 1
+        if real == 0:
+            continue
+        end = SEQUENCE_LENGTH - 1 + real
+        rows.append((inputs[row, :end], targets[row, :end], weights[row, :end]))
+    return rows
+
+
+def test_pipeline_yields_song_batch_content(erk_dataset: Path) -> None:
+    dataset = load_dataset(erk_dataset)
+    vocab, int_songs = dataset.vocab, songs_to_int(dataset.songs, dataset.vocab)
+    delimiter, lengths = vocab.index("/"), [len(song) for song in int_songs]
+    train_idx, val_idx, _ = split_songs(len(int_songs), SEED)
+
+    # Evaluation order: batch for batch the numpy SongPlan's batches (same songs, padding and one-hot).
+    plan = SongPlan([int_songs[i] for i in val_idx], len(vocab), 2, sequence_length=SEQUENCE_LENGTH,
+                    delimiter_index=delimiter)
+    batches = list(song_dataset(erk_dataset, val_idx, vocab, sequence_length=SEQUENCE_LENGTH, batch_size=2,
+                                lengths=lengths))
+    assert len(batches) == len(plan)
+    for k, batch in enumerate(batches):
+        for got, want in zip(batch, plan.batch(k), strict=True):
+            np.testing.assert_array_equal(got.numpy(), want)
+
+    # Training order: one epoch holds every training song once, each exactly as song_batch builds it alone.
+    expected = {}
+    for i in train_idx:
+        one_hot, targets, weights = song_batch([int_songs[i]], SEQUENCE_LENGTH, delimiter, len(vocab))
+        expected[i] = (one_hot[0], targets[0], weights[0])
+    train = song_dataset(erk_dataset, train_idx, vocab, sequence_length=SEQUENCE_LENGTH, batch_size=4,
+                         seed=SEED, window_batches=2)
+    epochs = [list(train) for _ in range(2)]
+    assert all(len(epoch) == -(-len(train_idx) // 4) for epoch in epochs)
+    for epoch in epochs:
+        seen = []
+        for batch in epoch:
+            assert batch[0].shape[2] == len(vocab)
+            for inputs, targets, weights in _rows(batch):
+                match = [i for i, want in expected.items() if np.array_equal(targets, want[1])
+                         and np.array_equal(inputs, want[0]) and np.array_equal(weights, want[2])]
+                assert len(match) >= 1
+                seen.append(match[0])
+        assert sorted(seen) == sorted(train_idx)
+    order = [[tuple(b[1].numpy().sum(axis=1)) for b in epoch] for epoch in epochs]
+    assert order[0] != order[1]  # reshuffled every epoch
+    again = song_dataset(erk_dataset, train_idx, vocab, sequence_length=SEQUENCE_LENGTH, batch_size=4,
+                         seed=SEED, window_batches=2)
+    assert [tuple(b[1].numpy().sum(axis=1)) for b in again] == order[0]  # seeded
+
+    # For 2 replicas an odd batch gets a weight-0 row, so each replica gets an equal share.
+    odd = list(song_dataset(erk_dataset, val_idx, vocab, sequence_length=SEQUENCE_LENGTH, batch_size=3,
+                            lengths=lengths, replicas=2))
+    assert all(batch[0].shape[0] % 2 == 0 for batch in odd)
+    assert sum(len(_rows(batch)) for batch in odd) == len(val_idx)
+    with pytest.raises(ValueError, match="out of range"):
+        song_dataset(erk_dataset, [len(int_songs)], vocab, sequence_length=SEQUENCE_LENGTH, batch_size=2)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(data: Path, out: Path, strategy: str, env: dict[str, str]) -> subprocess.Popen:
+    command = [sys.executable, "-c", "from daemon.cli import app; app()", "train", "--data", str(data),
+               "--out", str(out), "--input", "tfdata", "--strategy", strategy, "--units", "16",
+               "--batch-size", str(ONE_BATCH), "--epochs", str(EPOCHS), "--dropout", "0",
+               "--learning-rate", "0.01", "--seed", str(SEED), "--threads", "1", "--log-level", "WARNING"]
+    base = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "ANTIPHON_CPU_DEVICES")}
+    return subprocess.Popen(command, env={**base, "TF_CPP_MIN_LOG_LEVEL": "2", **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(process: subprocess.Popen, out: Path) -> dict:
+    output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
+    assert process.returncode == 0, output[-3000:]
+    return json.loads((out / "config.json").read_text(encoding="utf-8"))["training"]
+
+
+def test_mirrored_and_multiworker_match_one_device(erk_dataset: Path, tmp_path: Path) -> None:
+    n_train = len(split_songs(len(load_dataset(erk_dataset).songs), SEED)[0])
+    assert n_train <= ONE_BATCH
+    runs = {"default": _start(erk_dataset, tmp_path / "default", "default", {}),
+            "mirrored": _start(erk_dataset, tmp_path / "mirrored", "mirrored", {"ANTIPHON_CPU_DEVICES": "2"})}
+    results = {name: _finish(process, tmp_path / name) for name, process in runs.items()}
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    workers = [_start(erk_dataset, tmp_path / f"worker{k}", "multiworker",
+                      {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": k}})})
+               for k in range(2)]
+    outputs = [process.communicate(timeout=RUN_TIMEOUT_S)[0] for process in workers]
+    assert [process.returncode for process in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    results["multiworker"] = json.loads((tmp_path / "worker0" / "config.json").read_text())["training"]
+    assert not (tmp_path / "worker1").exists()  # only the chief writes
+
+    assert {name: (r["strategy"], r["replicas"], r["input"]) for name, r in results.items()} == {
+        "default": ("default", 1, "tfdata"), "mirrored": ("mirrored", 2, "tfdata"),
+        "multiworker": ("multiworker", 2, "tfdata")}
+    one = results["default"]["history"]
+    assert len(one["loss"]) == EPOCHS and one["loss"][-1] < one["loss"][0]
+    for name in ("mirrored", "multiworker"):
+        history = results[name]["history"]
+        # Same seed, weights, data and steps; the loss is sum(w * loss) / sum(w) over the whole batch on any
+        # number of replicas (GlobalWeightedCrossentropy), so only float32 summation order differs (measured
+        # ~2e-7 relative after 4 steps). The songs differ in length, so averaging the replicas' own weighted
+        # means instead (Keras's mean_with_sample_weight under a strategy) is not the batch mean: measured
+        # 7e-4 to 4e-3 relative off here.
+        np.testing.assert_allclose(history["loss"], one["loss"], rtol=2e-5)
+        np.testing.assert_allclose(history["val_loss"], one["val_loss"], rtol=2e-5)
