@@ -133,8 +133,9 @@ def train(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     training = result.config["training"]
-    typer.echo(f"{training['recipe']} recipe ({training['strategy']} strategy, {training['replicas']} replicas, "
-               f"{training['input']} input): {training['epochs_run']} epochs in {result.train_seconds:.0f} s; "
+    if training["strategy"] != "default" or training["input"] != "memory":
+        typer.echo(f"{training['strategy']} strategy, {training['replicas']} replicas, {training['input']} input")
+    typer.echo(f"{training['recipe']} recipe: {training['epochs_run']} epochs in {result.train_seconds:.0f} s; "
                f"validation loss per symbol: whole songs {training['song_val_loss']:.4f}, "
                f"{result.config['sequence_length']}-step window {result.window_val_loss:.4f} "
                f"(accuracy {training['window_val_accuracy']:.3f}) -> {out}")

@@ -143,7 +143,8 @@ def _check_args(recipe: str, epochs: int, batch_size: int, units: int, layers: i
     if input_pipeline == "tfdata" and recipe != "song":
         raise ValueError(f"the tfdata input serves the song recipe only, not {recipe!r}; use input 'memory'")
     if strategy != "default" and input_pipeline != "tfdata":
-        raise ValueError(f"strategy {strategy!r} needs the tfdata input (song recipe), not {input_pipeline!r}")
+        raise ValueError(f"strategy {strategy!r} trains the song recipe on the tfdata input only; got recipe "
+                         f"{recipe!r}, input {input_pipeline!r}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("units", units), ("layers", layers),
                         ("chunk_length", chunk_length)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
