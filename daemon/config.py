@@ -47,6 +47,7 @@ class ServeConfig:
     log_level: str = "INFO"
     mode: str = "stateful"
     random_seed: int | None = None
+    realtime_priority: int | None = None  # SCHED_FIFO priority 1..99 for the live loop, where permitted
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -67,6 +68,8 @@ class ServeConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= CC_MAX:
                 raise ValueError(f"{name} must be a controller number 0..127, got {value!r}")
+        if self.realtime_priority is not None and not 1 <= self.realtime_priority <= 99:
+            raise ValueError(f"realtime_priority must be 1..99, got {self.realtime_priority!r}")
         _check_choice("backend", self.backend, BACKENDS, optional=True)
         _check_choice("clock", self.clock, CLOCK_MODES)
         _check_choice("mode", self.mode, PREDICTOR_MODES)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 from daemon.clock import StepClock
 from daemon.config import ServeConfig
@@ -15,7 +18,7 @@ from daemon.loop import QueueSource, run_loop
 from daemon.notify import Notifier
 from daemon.offline import make_sampler
 from daemon.phrase import Call
-from daemon.ports import InputQueue, open_input, open_output, use_backend
+from daemon.ports import InputQueue, close_input, open_input, open_output, use_backend
 from daemon.recorder import SessionRecorder, recover
 from daemon.response import Responder
 from daemon.session import Session
@@ -28,6 +31,36 @@ WARMUP_STEPS = 16
 OUTPUT_DRAIN_S = 0.05  # before closing the output: JACK sends queued messages at its next period
 # A short C major phrase run through the responder once at start, so the first real answer is not the first call.
 WARMUP_CALL = Call(tuple(Note(p, 4 * i, 4) for i, p in enumerate((60, 64, 67, 72))), 16, 80, 0, 4)
+
+
+class LatenessMeter:
+    """How late each step's messages went out (seconds after the deadline), in a preallocated ring."""
+
+    def __init__(self, size: int = 1 << 16):
+        self.values = np.zeros(size)
+        self.count = 0
+
+    def add(self, lateness_s: float) -> None:
+        self.values[self.count % self.values.size] = lateness_s
+        self.count += 1
+
+    def summary(self) -> str:
+        if not self.count:
+            return "no steps"
+        v = self.values[: min(self.count, self.values.size)] * 1e3
+        return (f"{self.count} steps, lateness p50 {np.percentile(v, 50):.3f} ms, p99 {np.percentile(v, 99):.3f} ms, "
+                f"max {v.max():.3f} ms")
+
+
+def set_realtime(priority: int | None) -> None:
+    """Put the calling (loop) thread in SCHED_FIFO at ``priority`` if permitted; log and go on if not."""
+    if priority is None:
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        log.info("live loop at SCHED_FIFO priority %d", priority)
+    except (OSError, AttributeError) as err:
+        log.warning("cannot use real-time priority %d (%s); running at normal priority", priority, err)
 
 
 def resolve_model(model: str | None) -> Path:
@@ -76,22 +109,26 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
                           recorder.record if recorder is not None else None)
         gc.collect()
         gc.freeze()  # everything loaded so far is permanent: keep the collector off it on the timing path
+        set_realtime(config.realtime_priority)
         log.info("ready in %.2f s: %s backend, input %r, output %r, %.1f bpm, %s model %s",
                  time.monotonic() - started, backend, in_port.name, out_port.name, config.bpm, config.mode,
                  model.config.get("name", resolve_model(config.model).name))
         notifier.ready(f"listening on {in_port.name}")
 
-        def on_step(step: int) -> None:
+        meter = LatenessMeter()
+
+        def on_step(step: int, lateness_s: float) -> None:
+            meter.add(lateness_s)
             notifier.watchdog()
             if recorder is not None and session.idle:
                 recorder.maybe_split(clock.now())
 
         run_loop(session, clock, QueueSource(inputs.events), stop.is_set, on_step)
-        log.info("stopping: %s", "signal" if stop.is_set() else "loop ended")
+        log.info("stopping (%s); loop timing: %s", "signal" if stop.is_set() else "loop ended", meter.summary())
     finally:
         notifier.stopping()
         if in_port is not None:
-            in_port.close()
+            close_input(in_port)
         if session is not None and out_port is not None:
             session.stop()
         if out_port is not None:

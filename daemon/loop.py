@@ -69,8 +69,12 @@ class ScriptedSource:
 
 
 def run_loop(session: Session, clock: StepClock, source: InputSource, stop: Callable[[], bool],
-             on_step: Callable[[int], None] | None = None) -> None:
-    """Run until ``stop()`` is true (checked once per input event and once per step)."""
+             on_step: Callable[[int, float], None] | None = None) -> None:
+    """Run until ``stop()`` is true (checked once per input event and once per step).
+
+    ``on_step(step, lateness_s)`` runs after each step's work; ``lateness_s`` is how long after the deadline
+    the step's messages were sent.
+    """
     epoch = clock.epoch
     step = clock.step_after(clock.now())
     while not stop():
@@ -81,8 +85,10 @@ def run_loop(session: Session, clock: StepClock, source: InputSource, stop: Call
                 epoch = clock.epoch
                 step = clock.step_after(clock.now())
             continue
+        deadline = clock.deadline(step)
         session.tick(step)
+        lateness = clock.now() - deadline
         session.compute_ahead(step)
         if on_step is not None:
-            on_step(step)
+            on_step(step, lateness)
         step += 1

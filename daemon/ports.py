@@ -94,6 +94,21 @@ def open_input(name: str | None, virtual: bool, callback: Callable[[mido.Message
     return mido.open_input(matched, client_name=CLIENT_NAME, callback=callback)
 
 
+CLOSE_SETTLE_S = 0.05
+
+
+def close_input(port) -> None:
+    """Close an input port that has a callback without risking a hang.
+
+    Closing a JACK port waits for JACK's current cycle; if that cycle is inside the Python callback waiting for
+    the interpreter lock the closing thread holds, neither can go on. So the callback is removed first and any
+    call in flight is given time to finish (the lock is free while sleeping), and only then the port is closed.
+    """
+    port.callback = None
+    time.sleep(CLOSE_SETTLE_S)
+    port.close()
+
+
 def open_output(name: str | None, virtual: bool):
     """Open the output by name match (or a virtual port named for Antiphon)."""
     if virtual:

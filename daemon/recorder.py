@@ -147,6 +147,10 @@ class SessionRecorder:
         return path
 
     def _write_forever(self, journal: Path) -> None:
+        try:  # a thread inherits the live loop's real-time policy; the disk writer must not have it
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        except (OSError, AttributeError):
+            pass
         header = {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "bpm": self.bpm,
                   "started": datetime.now().isoformat(timespec="seconds"), "tracks": list(TRACK_NAMES)}
         try:

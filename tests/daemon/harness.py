@@ -15,6 +15,8 @@ from pathlib import Path
 
 import mido
 
+from daemon.ports import close_input
+
 ROOT = Path(__file__).resolve().parents[2]
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
 
@@ -145,7 +147,7 @@ class Client:
         return predicate()
 
     def close(self) -> None:
-        self.inport.close()
+        close_input(self.inport)
         self.outport.close()
 
 

@@ -159,6 +159,8 @@ def test_panic_and_ports_commands_reach_a_jack_port(jack, tmp_path):
 
     from harness import JACK_BACKEND, ROOT
 
+    from daemon.ports import close_input
+
     received = []
     backend = mido.Backend(JACK_BACKEND, load=True)
     synth = backend.open_input("hanging synth", virtual=True, client_name="synth",
@@ -175,7 +177,7 @@ def test_panic_and_ports_commands_reach_a_jack_port(jack, tmp_path):
         while len(received) < 2 * 128 + 48 and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
-        synth.close()
+        close_input(synth)
     offs = {(m.channel, m.note) for m in received if m.type == "note_off"}
     assert offs == {(c, n) for c in (0, 9) for n in range(128)}
     controls = {(m.channel, m.control) for m in received if m.type == "control_change"}
