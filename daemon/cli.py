@@ -141,6 +141,23 @@ def train(
                f"(accuracy {training['window_val_accuracy']:.3f}) -> {out}")
 
 
+@app.command("tune-cache")
+def tune_cache_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder written by `antiphon train`.")],
+    data: Annotated[Optional[Path], typer.Option(help="Dataset folder (default: the one the model names).")] = None,
+) -> None:
+    """Tune the model's neural cache (short-term memory of the current song) on its validation songs."""
+    from training.cache_tune import tune_artifact
+
+    try:
+        result = tune_artifact(str(model), None if data is None else str(data))
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"cache lam {result['lam']:.2f}, theta {result['theta']:.2f}: validation loss per symbol "
+               f"{result['val_loss_without']:.4f} -> {result['val_loss']:.4f} ({model / 'config.json'})")
+
+
 # -- generate -----------------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.artifact import Artifact, load_artifact
+from engine.cache import CacheConfig, SongCache
 from engine.events import DELIMITER
 from engine.vocab import Vocab
 
@@ -111,6 +112,8 @@ class LstmModel:
         self.dense_bias = np.ascontiguousarray(w["dense/bias"], dtype=np.float32)      # (V,)
         self._delimiter = self.vocab.index(DELIMITER)
         self._padding: list[tuple[np.ndarray, np.ndarray]] | None = None
+        # The neural cache tuned for this model (engine/cache.py), used by stateful predictors by default.
+        self.cache_config: CacheConfig | None = CacheConfig.from_config(self.config.get("cache"))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LstmModel:
@@ -124,11 +127,18 @@ class LstmModel:
     def __len__(self) -> int:
         return len(self.vocab)
 
-    def predictor(self, mode: str = DEFAULT_MODE) -> Predictor:
-        """A fresh predictor (empty history) in ``mode``: ``"stateful"`` or ``"window"``."""
+    def predictor(self, mode: str = DEFAULT_MODE, cache: CacheConfig | None | bool = True) -> Predictor:
+        """A fresh predictor (empty history) in ``mode``: ``"stateful"`` or ``"window"``.
+
+        ``cache``: ``True`` uses the model's tuned neural cache if it has one (stateful mode only),
+        ``False``/``None`` the raw LSTM, a ``CacheConfig`` that cache.
+        """
         if mode == STATEFUL:
-            return StatefulPredictor(self)
+            chosen = self.cache_config if cache is True else (cache or None)
+            return StatefulPredictor(self, chosen)
         if mode == WINDOW:
+            if isinstance(cache, CacheConfig):
+                raise ValueError("the neural cache needs the stateful predictor")
             return WindowPredictor(self)
         raise ValueError(f"unknown predictor mode {mode!r}; expected one of {', '.join(MODES)}")
 
@@ -237,8 +247,9 @@ class StatefulPredictor(Predictor):
 
     mode = STATEFUL
 
-    def __init__(self, model: LstmModel):
+    def __init__(self, model: LstmModel, cache: CacheConfig | None = None):
         super().__init__(model)
+        self.cache = None if cache is None else SongCache(cache, model.units, len(model.vocab))
         self.reset()
 
     def reset(self) -> None:
@@ -246,8 +257,20 @@ class StatefulPredictor(Predictor):
         self._h = [np.zeros(u, dtype=np.float32) for _ in self.model.layers]
         self._c = [np.zeros(u, dtype=np.float32) for _ in self.model.layers]
         self._last = None
+        if self.cache is not None:
+            self.cache.reset()
+
+    def _output(self) -> np.ndarray:
+        probs = self.model.probabilities(self._h[-1])
+        return probs if self.cache is None else self.cache.mix(probs, self._h[-1])
 
     def _advance(self, index: int) -> None:
+        if self.cache is not None:
+            # The state that predicted this symbol, and the symbol: one cache entry. A "/" ends the song.
+            if index == self.model._delimiter:
+                self.cache.reset()
+            else:
+                self.cache.add(self._h[-1], index)
         layers = self.model.layers
         z = layers[0].table[index]
         for k, layer in enumerate(layers):
@@ -257,7 +280,7 @@ class StatefulPredictor(Predictor):
 
     def feed(self, index: int) -> np.ndarray:
         self._advance(self._check(index))
-        self._last = self.model.probabilities(self._h[-1])
+        self._last = self._output()
         return self._last
 
     def prime(self, indices: Iterable[int]) -> np.ndarray:
@@ -266,12 +289,13 @@ class StatefulPredictor(Predictor):
             raise ValueError("prime needs at least one symbol")
         for index in array.tolist():
             self._advance(index)
-        self._last = self.model.probabilities(self._h[-1])
+        self._last = self._output()
         return self._last
 
     def clone(self) -> StatefulPredictor:
         other = StatefulPredictor.__new__(StatefulPredictor)
         Predictor.__init__(other, self.model)
+        other.cache = None if self.cache is None else self.cache.copy()
         other._h = [h.copy() for h in self._h]
         other._c = [c.copy() for c in self._c]
         other._last = None if self._last is None else self._last.copy()

@@ -140,7 +140,7 @@ def test_song_recipe_loss_falls_and_engine_scores_songs_like_keras(erk_dataset, 
     dataset = load_dataset(erk_dataset)
     total, count = 0.0, 0
     for index in result.config["split"]["validation"]:
-        predictor = model.predictor("stateful")
+        predictor = model.predictor("stateful", cache=False)
         probs = predictor.prime(model.vocab.encode(["/"] * SEQUENCE_LENGTH))
         for symbol in dataset.songs[index] + ["/"]:
             target = model.vocab.index(symbol)
@@ -148,3 +148,9 @@ def test_song_recipe_loss_falls_and_engine_scores_songs_like_keras(erk_dataset, 
             count += 1
             probs = predictor.feed(target)
     assert total / count == pytest.approx(training["song_val_loss"], rel=1e-4)
+    # The neural cache was tuned on the same validation songs; it is used only if it scores better there.
+    tuning = training["cache_tuning"]
+    assert tuning["val_loss_without"] == pytest.approx(total / count, rel=1e-4)
+    assert tuning["val_loss"] <= tuning["val_loss_without"]
+    assert result.config["cache"] == {"lam": tuning["lam"], "theta": tuning["theta"]}
+    assert (model.cache_config is None) == (tuning["lam"] == 0.0) or model.cache_config.lam == tuning["lam"]

@@ -1,0 +1,98 @@
+"""Tune the neural cache (``engine/cache.py``) of a trained model on validation songs.
+
+Every validation song is scored from the start padding with the stateful predictor; the model's
+probabilities and top-layer states are computed once, and every (lam, theta) pair on the grid is scored on
+them. The pair with the lowest mean loss per symbol (end marker included) wins, if it beats the raw model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from engine.cache import CacheConfig
+from engine.events import DELIMITER
+from engine.model import LstmModel
+
+LAMBDAS = (0.05, 0.1, 0.15, 0.2, 0.3)
+THETAS = (0.01, 0.03, 0.1, 0.3)
+
+
+def score_with_caches(model: LstmModel, songs: Sequence[Sequence[str]], lambdas: Sequence[float] = LAMBDAS,
+                      thetas: Sequence[float] = THETAS) -> tuple[float, np.ndarray, int]:
+    """Total nats of the raw model, a (len(thetas), len(lambdas)) array of totals with each cache, symbols."""
+    vocab = model.vocab
+    padding = vocab.encode([DELIMITER] * model.sequence_length)
+    lam = np.asarray(lambdas, dtype=np.float64)
+    raw_total = 0.0
+    totals = np.zeros((len(thetas), len(lambdas)))
+    count = 0
+    for song in songs:
+        predictor = model.predictor("stateful", cache=False)
+        probs = predictor.prime(padding)
+        states: list[np.ndarray] = []
+        targets: list[int] = []
+        for index in vocab.encode(list(song) + [DELIMITER]):
+            h = predictor._h[-1]
+            p_true = float(probs[index])
+            raw_total -= math.log(max(p_true, 1e-300))
+            if states:
+                dots = np.asarray(states) @ h  # (n,)
+                hit = np.asarray(targets) == index
+                for a, theta in enumerate(thetas):
+                    scores = dots * theta
+                    weights = np.exp(scores - scores.max())
+                    vote = float(weights[hit].sum() / weights.sum())
+                    totals[a] -= np.log(np.maximum((1.0 - lam) * p_true + lam * vote, 1e-300))
+            else:
+                totals -= math.log(max(p_true, 1e-300))
+            states.append(h.copy())
+            targets.append(index)
+            count += 1
+            probs = predictor.feed(index)
+    return raw_total, totals, count
+
+
+def tune_cache(model: LstmModel, songs: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Best cache for ``songs``: ``{"lam", "theta", "val_loss", "val_loss_without"}`` (lam 0 if none helps)."""
+    if not songs:
+        raise ValueError("no validation songs to tune the cache on")
+    raw, totals, count = score_with_caches(model, songs)
+    a, b = np.unravel_index(int(np.argmin(totals)), totals.shape)
+    best = float(totals[a, b]) / count
+    without = raw / count
+    if best >= without:
+        return {"lam": 0.0, "theta": 0.0, "val_loss": without, "val_loss_without": without}
+    config = CacheConfig(lam=LAMBDAS[b], theta=THETAS[a])
+    return {"lam": config.lam, "theta": config.theta, "val_loss": best, "val_loss_without": without}
+
+
+def tune_artifact(model_dir: str, data_dir: str | None = None) -> dict[str, Any]:
+    """Tune the cache of a saved model on its own validation songs and store it in its ``config.json``."""
+    import json
+    from pathlib import Path
+
+    from engine.artifact import CONFIG_FILE
+    from training.dataset import load_dataset
+
+    model = LstmModel.load(model_dir)
+    config = model.config
+    data = data_dir or (config.get("dataset") or {}).get("path")
+    if not data:
+        raise ValueError(f"{model_dir}: config names no dataset; pass the dataset folder")
+    dataset = load_dataset(data)
+    validation = (config.get("split") or {}).get("validation")
+    if not validation:
+        raise ValueError(f"{model_dir}: config holds no validation split")
+    if max(validation) >= len(dataset.songs):
+        raise ValueError(f"{data} has {len(dataset.songs)} songs; the model's split needs more: wrong dataset?")
+    result = tune_cache(model, [dataset.songs[i] for i in validation])
+    config["cache"] = {"lam": result["lam"], "theta": result["theta"]}
+    config.setdefault("training", {})["cache_tuning"] = result
+    path = Path(model_dir) / CONFIG_FILE
+    path.write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    LstmModel.load(model_dir)  # still a valid artifact
+    return result
