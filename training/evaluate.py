@@ -65,9 +65,12 @@ class Corpus:
     folded: int = 0
 
 
-def primed_predictor(model: LstmModel, mode: str = DEFAULT_MODE) -> Predictor:
-    """A predictor fed the start padding (``sequence_length`` x ``/``), to clone for each song."""
-    predictor = model.predictor(mode)
+def primed_predictor(model: LstmModel, mode: str = DEFAULT_MODE, cache: bool = True) -> Predictor:
+    """A predictor fed the start padding (``sequence_length`` x ``/``), to clone for each song.
+
+    ``cache`` uses the model's tuned neural cache (``engine/cache.py``) where it has one, as the product does.
+    """
+    predictor = model.predictor(mode, cache=cache)
     predictor.prime([model.vocab.index(DELIMITER)] * model.sequence_length)
     return predictor
 
@@ -233,6 +236,10 @@ def likelihood(model: LstmModel, corpus: Corpus, *, mode: str = DEFAULT_MODE, se
     scores: dict[str, list[SongScore]] = {
         "lstm": [score_grid(lstm_distributions(primed, s), s, vocab) for s in test]}
     log(f"LSTM scored on {len(test)} songs")
+    has_cache = primed.mode == "stateful" and model.cache_config is not None and model.cache_config.lam > 0
+    if has_cache:  # the same LSTM without its song cache, to show what the cache adds
+        raw = primed_predictor(model, mode, cache=False)
+        scores["lstm_raw"] = [score_grid(lstm_distributions(raw, s), s, vocab) for s in test]
     unigram = UnigramModel(corpus.train, vocab.symbols)
     scores["unigram"] = [score_grid(unigram.distributions(s), s, vocab) for s in test]
     ngram = NgramModel(corpus.train, vocab.symbols, NGRAM_MAX_ORDER)
@@ -249,8 +256,11 @@ def likelihood(model: LstmModel, corpus: Corpus, *, mode: str = DEFAULT_MODE, se
     section: dict[str, Any] = {name: summarize(rows, rng) for name, rows in scores.items()}
     section["majority_accuracy"] = hold_share
     section["lstm_minus_idyom"] = paired_difference(scores["lstm"], scores["idyom"], rng)
+    if has_cache:
+        section["lstm_raw_minus_idyom"] = paired_difference(scores["lstm_raw"], scores["idyom"], rng)
     section["choices"] = {
         "lstm_mode": primed.mode, "ngram_order": ngram.order,
+        "lstm_cache": {"lam": model.cache_config.lam, "theta": model.cache_config.theta} if has_cache else None,
         "ngram_validation_bits_per_step": ngram_orders,
         "idyom": {**idyom.params, "combination": idyom.combination, "bias": idyom.bias,
                   "alphabet": len(idyom.alphabet)},

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-MODEL_NAMES = {"lstm": "LSTM", "idyom": "IDyOM-style PPM", "ngram": "grid n-gram", "unigram": "unigram"}
+MODEL_NAMES = {"lstm": "LSTM", "lstm_raw": "LSTM without song cache",
+               "idyom": "IDyOM-style PPM", "ngram": "grid n-gram", "unigram": "unigram"}
 STAT_LABELS = {"scale_consistency": "scale consistency", "pitch_range": "pitch range (semitones)",
                "pitch_classes": "pitch classes used", "pitch_entropy": "pitch-class entropy (bits)",
                "repeat_share": "repeats", "step_share": "steps (1-2 st)", "leap_share": "leaps (3+ st)",
@@ -43,7 +44,11 @@ def likelihood_rows(report: dict) -> tuple[list[str], list[list[str]]]:
               "acc. non-_"]
     rows = []
     for key, label in MODEL_NAMES.items():
+        if key not in section:
+            continue
         row = section[key]
+        if key == "lstm" and section["choices"].get("lstm_cache"):
+            label = "LSTM + song cache"
         if key == "ngram":
             label = f"{label} (order {section['choices']['ngram_order']})"
         rows.append([label, _ci(row, "bits_per_event"), _num(row["bits_per_step"]), _num(row["perplexity"]),
@@ -104,6 +109,9 @@ def _summary_lines(report: dict) -> list[str]:
         f"{report['songs']['validation']} validation songs).",
         f"LSTM minus IDyOM-style: {diff['bits_per_event']:+.3f} bits/event, 95% CI "
         f"[{diff['ci'][0]:+.3f}, {diff['ci'][1]:+.3f}] (paired bootstrap over songs).",
+        *([f"LSTM without its song cache minus IDyOM-style: {section['lstm_raw_minus_idyom']['bits_per_event']:+.3f}"
+           f" bits/event, 95% CI [{section['lstm_raw_minus_idyom']['ci'][0]:+.3f}, "
+           f"{section['lstm_raw_minus_idyom']['ci'][1]:+.3f}]."] if "lstm_raw_minus_idyom" in section else []),
         f"IDyOM-style choice: order {idyom['max_order']}, escape {idyom['escape']}, update exclusion "
         f"{idyom['update_exclusion']}, LTM+STM {idyom['combination']} mean with entropy bias "
         f"{idyom['bias']}; "
