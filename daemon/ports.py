@@ -97,7 +97,7 @@ def open_input(name: str | None, virtual: bool, callback: Callable[[mido.Message
 CLOSE_SETTLE_S = 0.05
 
 
-def close_input(port) -> None:
+def close_input(port: mido.ports.BaseInput) -> None:
     """Close an input port that has a callback without risking a hang.
 
     Closing a JACK port waits for JACK's current cycle; if that cycle is inside the Python callback waiting for
