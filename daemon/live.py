@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import mido
 import numpy as np
 
 from daemon.clock import StepClock
@@ -89,8 +90,8 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     notifier = Notifier()
     model = LstmModel.load(resolve_model(config.model))
-    if config.clock == "external" or config.send_clock:
-        raise ValueError("MIDI clock (--clock external, --send-clock) is not implemented yet")
+    if config.clock == "external":
+        raise ValueError("following an external MIDI clock (--clock external) is not implemented yet")
     backend = use_backend(config.backend)
     responder = Responder(model, make_sampler(model, config), config.mode)
     warm_up(responder)
@@ -123,7 +124,15 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
             if recorder is not None and session.idle:
                 recorder.maybe_split(clock.now())
 
-        run_loop(session, clock, QueueSource(inputs.events), stop.is_set, on_step)
+        on_pulse = None
+        if config.send_clock:
+            pulse_msg = mido.Message("clock")
+            out_port.send(mido.Message("start"))
+
+            def on_pulse() -> None:
+                out_port.send(pulse_msg)
+
+        run_loop(session, clock, QueueSource(inputs.events), stop.is_set, on_step, on_pulse)
         log.info("stopping (%s); loop timing: %s", "signal" if stop.is_set() else "loop ended", meter.summary())
     finally:
         notifier.stopping()
@@ -131,6 +140,8 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
             close_input(in_port)
         if session is not None and out_port is not None:
             session.stop()
+            if config.send_clock:
+                out_port.send(mido.Message("stop"))
         if out_port is not None:
             time.sleep(OUTPUT_DRAIN_S)
             out_port.close()
@@ -144,8 +155,6 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
 
 def panic(output: str, backend: str | None, channels: list[int]) -> int:
     """Send note-offs (on ``channels``, 1-based) and sustain off, CC 123, CC 120 on all channels to ``output``."""
-    import mido
-
     from daemon.player import panic_messages
     from daemon.ports import match_port
 

@@ -6,6 +6,7 @@ Between deadlines it hands input to the session as it arrives; at each step's de
 
 from __future__ import annotations
 
+import math
 import queue
 import time
 from collections import deque
@@ -19,6 +20,7 @@ from daemon.session import Session
 
 SPIN_S = 0.0005  # the last half millisecond before a deadline is busy-waited: sleeps wake late by ~0.1 ms
 
+PULSES_PER_STEP = 6  # MIDI clock: 24 pulses per quarter note, 4 steps per quarter
 Event = tuple[float, mido.Message]
 
 
@@ -68,27 +70,48 @@ class ScriptedSource:
         return not self.events
 
 
+def _next_pulse(clock: StepClock, step: int, pulses_per_step: int) -> tuple[int, int]:
+    """(step, pulse) of the first clock pulse after now, ``step`` being the next grid step."""
+    into = (clock.now() - clock.deadline(step - 1)) / (clock.period_s / pulses_per_step)
+    pulse = math.floor(into) + 1
+    return (step, 0) if pulse >= pulses_per_step else (step - 1, pulse)
+
+
 def run_loop(session: Session, clock: StepClock, source: InputSource, stop: Callable[[], bool],
-             on_step: Callable[[int, float], None] | None = None) -> None:
+             on_step: Callable[[int, float], None] | None = None, on_pulse: Callable[[], None] | None = None,
+             pulses_per_step: int = PULSES_PER_STEP) -> None:
     """Run until ``stop()`` is true (checked once per input event and once per step).
 
     ``on_step(step, lateness_s)`` runs after each step's work; ``lateness_s`` is how long after the deadline
-    the step's messages were sent.
+    the step's messages were sent. ``on_pulse()``, if given, runs ``pulses_per_step`` times per step on the
+    same grid (MIDI clock out: 24 per quarter = 6 per 16th); when the grid is re-anchored the pulses follow it.
     """
     epoch = clock.epoch
     step = clock.step_after(clock.now())
+    pulse_step, pulse = step, 0
     while not stop():
-        event = source.next_event(clock.deadline(step))
+        due = clock.deadline(step)
+        pulse_due = clock.deadline(pulse_step) + pulse * clock.period_s / pulses_per_step
+        if on_pulse is not None:
+            due = min(due, pulse_due)
+        event = source.next_event(due)
         if event is not None:
             session.handle(*event)
             if clock.epoch != epoch:  # re-anchored at a new call, or a tempo change: find the next step again
                 epoch = clock.epoch
                 step = clock.step_after(clock.now())
+                pulse_step, pulse = _next_pulse(clock, step, pulses_per_step)
             continue
         deadline = clock.deadline(step)
-        session.tick(step)
-        lateness = clock.now() - deadline
-        session.compute_ahead(step)
-        if on_step is not None:
-            on_step(step, lateness)
-        step += 1
+        if clock.now() >= deadline:
+            session.tick(step)
+            lateness = clock.now() - deadline
+            session.compute_ahead(step)
+            if on_step is not None:
+                on_step(step, lateness)
+            step += 1
+        if on_pulse is not None and clock.now() >= pulse_due:
+            on_pulse()
+            pulse += 1
+            if pulse == pulses_per_step:
+                pulse_step, pulse = pulse_step + 1, 0

@@ -6,6 +6,7 @@ import os
 import time
 
 import mido
+import numpy as np
 import pytest
 from conftest import EB_MAJOR_CALL, phrase_events, scale_pcs
 from harness import Client, Daemon, JackServer, unmatched_note_ons
@@ -140,8 +141,8 @@ def test_sigterm_mid_response_leaves_no_note_sounding(serve, tmp_path):
         [m.note for _, m in client.notes("note_on")]
 
 
-def test_ready_only_when_ports_are_open_and_the_watchdog_is_fed_by_the_loop(serve):
-    daemon, client = serve(extra_env={"WATCHDOG_USEC": "200000"})
+def test_ready_watchdog_fed_by_the_loop_and_clock_out(serve):
+    daemon, client = serve("--send-clock", extra_env={"WATCHDOG_USEC": "200000"})
     assert daemon.ready_s < 5.0
     assert "antiphon" in client.inport.name  # the client looked once, right after READY: the ports were open
     daemon.sock.settimeout(0.5)
@@ -151,6 +152,13 @@ def test_ready_only_when_ports_are_open_and_the_watchdog_is_fed_by_the_loop(serv
             pings += 1
     assert 7 <= pings <= 12  # every 0.1 s: half the watchdog period
     assert daemon.terminate() == 0
+    time.sleep(0.05)
+    kinds = [m.type for _, m in client.received if m.type in ("start", "clock", "stop")]
+    assert kinds[-1] == "stop"
+    clocks = [t for t, m in client.received if m.type == "clock"]
+    assert len(clocks) >= 48  # 24 per quarter at 120 bpm: 48 per second
+    intervals = np.diff(clocks)
+    assert np.median(intervals) == pytest.approx(STEP_S / 6, abs=0.002)
 
 
 def test_panic_and_ports_commands_reach_a_jack_port(jack, tmp_path):

@@ -11,6 +11,7 @@ from harness import unmatched_note_ons
 
 from daemon.clock import SimulatedTime, StepClock
 from daemon.config import ServeConfig
+from daemon.loop import ScriptedSource, run_loop
 from daemon.offline import LEAD_IN_S, make_sampler, respond_events
 from daemon.response import Responder
 from daemon.session import Session
@@ -131,3 +132,23 @@ def test_the_response_is_computed_one_step_ahead(daemon_model):
     prepared = session._prepared[2]
     session.tick(6)
     assert session.response is prepared
+
+
+def test_clock_out_pulses_six_per_step_and_follow_the_re_anchored_grid(daemon_model):
+    sim = SimulatedTime(0.0)
+    clock = StepClock(120, 4, now=sim.now, sleep=sim.sleep, t0=0.0)
+    session = Session(CONFIG, Responder(daemon_model, make_sampler(daemon_model, CONFIG), CONFIG.mode), clock,
+                      lambda m: None)
+    note_at = 1.03  # between grid steps: the call's first note re-anchors the grid here
+    source = ScriptedSource([(note_at, mido.Message("note_on", note=60, velocity=80)),
+                             (note_at + 0.2, mido.Message("note_off", note=60))], sim)
+    pulses: list[float] = []
+    run_loop(session, clock, source, stop=lambda: sim.now() > 2.0, on_pulse=lambda: pulses.append(sim.now()))
+    pulse_s = STEP_S / 6
+    before = [t for t in pulses if t < note_at]
+    after = [t for t in pulses if t > note_at]
+    assert before[0] == pytest.approx(STEP_S)  # from the first step after the start
+    assert len(before) == 44 and all(b - a == pytest.approx(pulse_s) for a, b in zip(before, before[1:], strict=False))
+    assert all(((t - note_at) / pulse_s) == pytest.approx(round((t - note_at) / pulse_s)) for t in after)
+    assert after[0] - note_at == pytest.approx(pulse_s)  # no gap: the pulses go on from the new anchor
+    assert len(after) == pytest.approx((2.0 - note_at) / pulse_s, abs=1)
