@@ -17,8 +17,8 @@ from engine.cache import CacheConfig
 from engine.events import DELIMITER
 from engine.model import LstmModel
 
-LAMBDAS = (0.05, 0.1, 0.15, 0.2, 0.3)
-THETAS = (0.01, 0.03, 0.1, 0.3)
+LAMBDAS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+THETAS = (0.03, 0.1, 0.3, 0.6, 1.0, 2.0)
 
 
 def score_with_caches(model: LstmModel, songs: Sequence[Sequence[str]], lambdas: Sequence[float] = LAMBDAS,
