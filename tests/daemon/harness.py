@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,12 +29,19 @@ class JackServer:
         self.name = name
         self.env = {**os.environ, "JACK_DEFAULT_SERVER": name}
         os.environ["JACK_DEFAULT_SERVER"] = name  # this process's own JACK clients use it too
+        # Its output goes to a file: jackd blocks once a pipe nobody reads fills up (it logs every xrun).
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", str(rate), "-p", str(period)],
-                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         waited = subprocess.run(["jack_wait", "-w", "-t", "10"], env=self.env, capture_output=True, text=True)
         if waited.returncode != 0 or self.proc.poll() is not None:
+            log = self.output()
             self.stop()
-            raise RuntimeError(f"jackd did not start: {waited.stdout} {waited.stderr}")
+            raise RuntimeError(f"jackd did not start: {waited.stdout} {waited.stderr} {log}")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-4000:]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -43,6 +51,7 @@ class JackServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.close()
 
 
 class Daemon:
