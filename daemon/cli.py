@@ -116,6 +116,10 @@ def train(
     cpu_devices: Annotated[Optional[int], typer.Option(
         hidden=True, help="Split the CPU into N logical devices (to try mirrored without GPUs); "
                           "also $ANTIPHON_CPU_DEVICES.")] = None,
+    positions: Annotated[bool, typer.Option(help="Feed each step's bar position as extra inputs (song recipe, "
+                                                 "memory input; needs meters in the dataset).")] = True,
+    song_cache: Annotated[bool, typer.Option("--song-cache/--no-song-cache",
+                                             help="Tune the engine's neural song cache on validation.")] = True,
     progress: Annotated[bool, typer.Option(help="Show Keras progress bars.")] = False,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
@@ -128,7 +132,8 @@ def train(
                            layers=layers, dropout=dropout, learning_rate=learning_rate, chunk_length=chunk_length,
                            seed=seed, patience=patience, threads=threads, verbose=1 if progress else 0,
                            max_seconds=None if max_minutes is None else max_minutes * 60.0,
-                           strategy=strategy, input_pipeline=input_pipeline, cpu_devices=cpu_devices)
+                           strategy=strategy, input_pipeline=input_pipeline, cpu_devices=cpu_devices,
+                           positions=positions, cache=song_cache)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err

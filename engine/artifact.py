@@ -4,7 +4,9 @@ Weights are plain float arrays in an ``.npz`` read with ``allow_pickle=False``; 
 from ``config.json``, so nothing in the folder is ever executed. Names and shapes (U units, V symbols, gate
 order i, f, c, o as in Keras)::
 
-    lstm{k}/kernel            (input_dim, 4U)   input_dim = V for k = 0, else U
+    lstm{k}/kernel            (input_dim, 4U)   input_dim = V + P for k = 0, else U
+                                                (P = architecture.position_features: one-hot bar position
+                                                inputs after the V symbol inputs; 0 when absent)
     lstm{k}/recurrent_kernel  (U, 4U)
     lstm{k}/bias              (4U,)
     dense/kernel              (U, V)
@@ -49,6 +51,10 @@ class Artifact:
         return int(self.config["architecture"].get("layers", 1))
 
     @property
+    def position_features(self) -> int:
+        return int(self.config["architecture"].get("position_features", 0))
+
+    @property
     def sequence_length(self) -> int:
         return int(self.config["sequence_length"])
 
@@ -57,11 +63,12 @@ class Artifact:
         return int(self.config["steps_per_quarter"])
 
 
-def expected_shapes(vocab_size: int, units: int, layers: int) -> dict[str, tuple[int, ...]]:
+def expected_shapes(vocab_size: int, units: int, layers: int,
+                    position_features: int = 0) -> dict[str, tuple[int, ...]]:
     """Weight name -> shape for an LSTM stack with a dense softmax head."""
     shapes: dict[str, tuple[int, ...]] = {}
     for k in range(layers):
-        input_dim = vocab_size if k == 0 else units
+        input_dim = vocab_size + position_features if k == 0 else units
         shapes[f"lstm{k}/kernel"] = (input_dim, 4 * units)
         shapes[f"lstm{k}/recurrent_kernel"] = (units, 4 * units)
         shapes[f"lstm{k}/bias"] = (4 * units,)
@@ -85,6 +92,9 @@ def _check_config(config: Any, where: Path) -> None:
         value = arch.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"{where}: architecture.{key} must be a positive integer, got {value!r}")
+    positions = arch.get("position_features", 0)
+    if not isinstance(positions, int) or isinstance(positions, bool) or not 0 <= positions <= 1024:
+        raise ValueError(f"{where}: architecture.position_features must be an integer 0..1024, got {positions!r}")
     layers = arch.get("layers", 1)
     if not isinstance(layers, int) or isinstance(layers, bool) or layers <= 0:
         raise ValueError(f"{where}: architecture.layers must be a positive integer, got {layers!r}")
@@ -114,7 +124,7 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
             f"{folder}: vocab.json has {len(vocab)} symbols but config says vocab_size {arch['vocab_size']}"
         )
     weights = _load_weights(folder / WEIGHTS_FILE)
-    shapes = expected_shapes(len(vocab), arch["units"], arch.get("layers", 1))
+    shapes = expected_shapes(len(vocab), arch["units"], arch.get("layers", 1), arch.get("position_features", 0))
     missing = sorted(set(shapes) - set(weights))
     extra = sorted(set(weights) - set(shapes))
     if missing or extra:

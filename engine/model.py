@@ -7,7 +7,10 @@ Two predictors share the weights of one :class:`LstmModel`:
 * ``stateful`` — carry the LSTM state (h, c) forward and do one cell step per new symbol (O(1)).
 
 The cell follows Keras' ``LSTM`` (gate order i, f, c, o; sigmoid gates, tanh cell activation) in float32,
-and the dense softmax head returns float64 probabilities that sum to 1. A one-hot input times the first
+and the dense softmax head returns float64 probabilities that sum to 1. A model trained with bar positions
+(``architecture.position_features`` P > 0, ``engine/meter.py``) takes with each symbol the position in the bar
+of the step being predicted (``feed(index, position)``); ``None`` or -1 means unknown (the model saw that in
+training too, for a share of songs). A one-hot input times the first
 kernel is a row lookup, so layer 0's input projection is a gather of kernel rows (with the bias folded in).
 The sigmoid gates are computed as ``0.5 * tanh(z / 2) + 0.5`` with the 1/2 folded into their weight
 columns (an exact power-of-two scaling), so each cell step needs a single ``tanh`` over all 4U gates.
@@ -108,6 +111,12 @@ class LstmModel:
         self.layers = [_Layer(w[f"lstm{k}/kernel"], w[f"lstm{k}/recurrent_kernel"], w[f"lstm{k}/bias"])
                        for k in range(artifact.layers)]
         self.units = artifact.units
+        vocab_size = len(self.vocab)
+        first = self.layers[0]
+        self.position_features = artifact.position_features
+        # Rows V.. of the first kernel take the one-hot bar position; they get no bias (it is in the symbol rows).
+        self.position_table = np.ascontiguousarray(first.kernel[vocab_size:], dtype=np.float32)  # (P, 4U)
+        first.table = np.ascontiguousarray(first.table[:vocab_size])  # (V, 4U)
         self.dense_kernel = np.ascontiguousarray(w["dense/kernel"], dtype=np.float32)  # (U, V)
         self.dense_bias = np.ascontiguousarray(w["dense/bias"], dtype=np.float32)      # (V,)
         self._delimiter = self.vocab.index(DELIMITER)
@@ -156,21 +165,43 @@ class LstmModel:
             raise ValueError("predict_window needs at least one symbol")
         return self.probabilities(self._run_window(window))
 
-    def _run_window(self, window: np.ndarray) -> np.ndarray:
+    def input_rows(self, indices: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
+        """Layer 0 input projections (T, 4U) of symbols (T,) with bar positions (T,) (-1: none)."""
+        z = self.layers[0].table[indices]
+        if positions is not None and self.position_features:
+            known = (positions >= 0) & (positions < self.position_features)
+            if known.any():
+                z = z.copy()
+                z[known] += self.position_table[positions[known]]
+        return z
+
+    def position_index(self, position: int | None) -> int:
+        """A bar position as the model takes it: -1 when unknown or beyond its position inputs."""
+        if position is None or not self.position_features:
+            return -1
+        if isinstance(position, bool) or not isinstance(position, (int, np.integer)):
+            raise ValueError(f"bar position must be an integer or None, got {position!r}")
+        return int(position) if 0 <= position < self.position_features else -1
+
+    def _run_window(self, window: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
         """Top-layer h after running ``window`` (T,) from a zero state.
 
         The states after a run of leading ``/`` (the start padding) are the same for every window, so
         they come from a cache computed once by the same code (for one layer, bit for bit the full run's
         result), so a window that is still mostly padding costs only its real symbols.
         """
-        symbols = np.flatnonzero(window != self._delimiter)
+        marked = window != self._delimiter
+        if positions is not None:
+            marked |= positions >= 0
+        symbols = np.flatnonzero(marked)
         lead = min(int(symbols[0]) if symbols.size else window.size, self.sequence_length)
         if lead:
             states = self._padding_states()
             if lead == window.size:
                 return states[-1][0][lead - 1]
         layer = self.layers[0]
-        z = layer.table[window[lead:]]  # (T, 4U): one-hot @ kernel is a gather of kernel rows
+        # (T, 4U): one-hot @ kernel is a gather of kernel rows
+        z = self.input_rows(window[lead:], None if positions is None else positions[lead:])
         h0, c0 = (states[0][0][lead - 1], states[0][1][lead - 1]) if lead else (None, None)
         hs = layer.run(z, h0, c0)
         for k, layer in enumerate(self.layers[1:], start=1):
@@ -223,13 +254,24 @@ class Predictor:
         """Forget the history: zero LSTM state, empty window."""
         raise NotImplementedError
 
-    def feed(self, index: int) -> np.ndarray:
-        """Consume one symbol index; return next-symbol probabilities, shape (V,), float64, sum 1."""
+    def feed(self, index: int, position: int | None = None) -> np.ndarray:
+        """Consume one symbol index; return next-symbol probabilities, shape (V,), float64, sum 1.
+
+        ``position``: bar position of the step being predicted (models with position inputs; else ignored).
+        """
         raise NotImplementedError
 
-    def prime(self, indices: Iterable[int]) -> np.ndarray:
-        """Feed many symbol indices; return the probabilities after the last one."""
+    def prime(self, indices: Iterable[int], positions: Iterable[int | None] | None = None) -> np.ndarray:
+        """Feed many symbol indices (with the bar positions of the steps they predict); return the last output."""
         raise NotImplementedError
+
+    def _positions(self, positions: Iterable[int | None] | None, count: int) -> np.ndarray | None:
+        if positions is None:
+            return None
+        out = np.array([self.model.position_index(p) for p in positions], dtype=np.intp)
+        if out.size != count:
+            raise ValueError(f"got {out.size} bar positions for {count} symbols")
+        return out
 
     def clone(self) -> Predictor:
         """An independent copy of the current state (to compute ahead without disturbing this one)."""
@@ -264,7 +306,7 @@ class StatefulPredictor(Predictor):
         probs = self.model.probabilities(self._h[-1])
         return probs if self.cache is None else self.cache.mix(probs, self._h[-1])
 
-    def _advance(self, index: int) -> None:
+    def _advance(self, index: int, position: int = -1) -> None:
         if self.cache is not None:
             # The state that predicted this symbol, and the symbol: one cache entry. A "/" ends the song.
             if index == self.model._delimiter:
@@ -273,22 +315,25 @@ class StatefulPredictor(Predictor):
                 self.cache.add(self._h[-1], index)
         layers = self.model.layers
         z = layers[0].table[index]
+        if position >= 0:
+            z = z + self.model.position_table[position]
         for k, layer in enumerate(layers):
             if k:
                 z = self._h[k - 1] @ layer.kernel + layer.bias
             self._h[k], self._c[k] = layer.step(z, self._h[k], self._c[k])
 
-    def feed(self, index: int) -> np.ndarray:
-        self._advance(self._check(index))
+    def feed(self, index: int, position: int | None = None) -> np.ndarray:
+        self._advance(self._check(index), self.model.position_index(position))
         self._last = self._output()
         return self._last
 
-    def prime(self, indices: Iterable[int]) -> np.ndarray:
+    def prime(self, indices: Iterable[int], positions: Iterable[int | None] | None = None) -> np.ndarray:
         array = self.model._check_indices(indices)
         if array.size == 0:
             raise ValueError("prime needs at least one symbol")
-        for index in array.tolist():
-            self._advance(index)
+        marks = self._positions(positions, array.size)
+        for k, index in enumerate(array.tolist()):
+            self._advance(index, -1 if marks is None else int(marks[k]))
         self._last = self._output()
         return self._last
 
@@ -310,29 +355,39 @@ class WindowPredictor(Predictor):
     def __init__(self, model: LstmModel):
         super().__init__(model)
         self._window: deque[int] = deque(maxlen=model.sequence_length)
+        self._marks: deque[int] = deque(maxlen=model.sequence_length)  # bar positions, -1 unknown
 
     def reset(self) -> None:
         self._window.clear()
+        self._marks.clear()
         self._last = None
 
-    def feed(self, index: int) -> np.ndarray:
+    def feed(self, index: int, position: int | None = None) -> np.ndarray:
         self._window.append(self._check(index))
+        self._marks.append(self.model.position_index(position))
         return self._predict()
 
-    def prime(self, indices: Iterable[int]) -> np.ndarray:
+    def prime(self, indices: Iterable[int], positions: Iterable[int | None] | None = None) -> np.ndarray:
         array = self.model._check_indices(indices)
         if array.size == 0:
             raise ValueError("prime needs at least one symbol")
-        self._window.extend(array[-self.model.sequence_length:].tolist())
+        marks = self._positions(positions, array.size)
+        length = self.model.sequence_length
+        self._window.extend(array[-length:].tolist())
+        self._marks.extend([-1] * min(array.size, length) if marks is None else marks[-length:].tolist())
         return self._predict()
 
     def _predict(self) -> np.ndarray:
         window = np.fromiter(self._window, dtype=np.intp, count=len(self._window))
-        self._last = self.model.probabilities(self.model._run_window(window))
+        marks = None
+        if self.model.position_features:
+            marks = np.fromiter(self._marks, dtype=np.intp, count=len(self._marks))
+        self._last = self.model.probabilities(self.model._run_window(window, marks))
         return self._last
 
     def clone(self) -> WindowPredictor:
         other = WindowPredictor(self.model)
         other._window.extend(self._window)
+        other._marks.extend(self._marks)
         other._last = None if self._last is None else self._last.copy()
         return other

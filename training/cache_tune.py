@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.cache import CacheConfig
 from engine.events import DELIMITER
+from engine.meter import bar_positions
 from engine.model import LstmModel
 
 LAMBDAS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
@@ -22,20 +23,26 @@ THETAS = (0.03, 0.1, 0.3, 0.6, 1.0, 2.0)
 
 
 def score_with_caches(model: LstmModel, songs: Sequence[Sequence[str]], lambdas: Sequence[float] = LAMBDAS,
-                      thetas: Sequence[float] = THETAS) -> tuple[float, np.ndarray, int]:
-    """Total nats of the raw model, a (len(thetas), len(lambdas)) array of totals with each cache, symbols."""
+                      thetas: Sequence[float] = THETAS,
+                      meters: Sequence[list | None] | None = None) -> tuple[float, np.ndarray, int]:
+    """Total nats of the raw model, a (len(thetas), len(lambdas)) array of totals with each cache, symbols.
+
+    ``meters`` (one per song, ``engine.meter``) give the bar positions for a model with position inputs.
+    """
     vocab = model.vocab
     padding = vocab.encode([DELIMITER] * model.sequence_length)
     lam = np.asarray(lambdas, dtype=np.float64)
     raw_total = 0.0
     totals = np.zeros((len(thetas), len(lambdas)))
     count = 0
-    for song in songs:
+    for number, song in enumerate(songs):
         predictor = model.predictor("stateful", cache=False)
         probs = predictor.prime(padding)
         states: list[np.ndarray] = []
         targets: list[int] = []
-        for index in vocab.encode(list(song) + [DELIMITER]):
+        meter = None if meters is None else meters[number]
+        positions = bar_positions(meter, len(song) + 1).tolist()
+        for step, index in enumerate(vocab.encode(list(song) + [DELIMITER])):
             h = predictor._h[-1]
             p_true = float(probs[index])
             raw_total -= math.log(max(p_true, 1e-300))
@@ -52,15 +59,16 @@ def score_with_caches(model: LstmModel, songs: Sequence[Sequence[str]], lambdas:
             states.append(h.copy())
             targets.append(index)
             count += 1
-            probs = predictor.feed(index)
+            probs = predictor.feed(index, positions[step + 1] if step < len(song) else None)
     return raw_total, totals, count
 
 
-def tune_cache(model: LstmModel, songs: Sequence[Sequence[str]]) -> dict[str, Any]:
+def tune_cache(model: LstmModel, songs: Sequence[Sequence[str]],
+               meters: Sequence[list | None] | None = None) -> dict[str, Any]:
     """Best cache for ``songs``: ``{"lam", "theta", "val_loss", "val_loss_without"}`` (lam 0 if none helps)."""
     if not songs:
         raise ValueError("no validation songs to tune the cache on")
-    raw, totals, count = score_with_caches(model, songs)
+    raw, totals, count = score_with_caches(model, songs, meters=meters)
     a, b = np.unravel_index(int(np.argmin(totals)), totals.shape)
     best = float(totals[a, b]) / count
     without = raw / count
@@ -89,7 +97,9 @@ def tune_artifact(model_dir: str, data_dir: str | None = None) -> dict[str, Any]
         raise ValueError(f"{model_dir}: config holds no validation split")
     if max(validation) >= len(dataset.songs):
         raise ValueError(f"{data} has {len(dataset.songs)} songs; the model's split needs more: wrong dataset?")
-    result = tune_cache(model, [dataset.songs[i] for i in validation])
+    entries = dataset.manifest.get("songs") or [{}] * len(dataset.songs)
+    result = tune_cache(model, [dataset.songs[i] for i in validation],
+                        [entries[i].get("meter") or None for i in validation])
     config["cache"] = {"lam": result["lam"], "theta": result["theta"]}
     config.setdefault("training", {})["cache_tuning"] = result
     path = Path(model_dir) / CONFIG_FILE

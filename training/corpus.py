@@ -54,7 +54,7 @@ class Settings:
     steps_per_quarter: int = STEPS_PER_QUARTER
 
     def fingerprint(self) -> str:
-        text = f"v1|{sorted(self.accepted_durations)}|{self.steps_per_quarter}"
+        text = f"v2|{sorted(self.accepted_durations)}|{self.steps_per_quarter}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -218,7 +218,7 @@ def extract_song(score: Any, settings: Settings) -> dict[str, Any]:
         return {"status": "skipped", "reason": OUT_OF_RANGE, "detail": "transposed pitch leaves 0..127"}
     shifted = [Note(None if n.pitch is None else n.pitch + shift, n.start_step, n.length_steps) for n in notes]
     title = score.metadata.title if score.metadata is not None and score.metadata.title else ""
-    return {"status": "kept", "symbols": encode_notes(shifted), "title": title,
+    return {"status": "kept", "symbols": encode_notes(shifted), "title": title, "meter": _meter(part, settings),
             "key": f"{PITCH_CLASS_NAMES[key[0]]} {key[1]}", "transpose": shift}
 
 
@@ -244,6 +244,31 @@ def _skyline(sounding: list[tuple[int, int, int, bool]], total_steps: int) -> li
     if notes and notes[-1].pitch is None:
         notes.pop()
     return notes
+
+
+def _meter(part: Any, settings: Settings) -> list[list[int]]:
+    """Meter segments ``[start_step, bar_steps, position_at_start]`` from the part's measures (see engine.meter)."""
+    segments: list[list[int]] = []
+    current = None
+    for measure in part.getElementsByClass("Measure"):
+        signature = measure.timeSignature or current
+        if signature is None:
+            found = part.recurse().getElementsByClass("TimeSignature")
+            signature = found[0] if found else None
+        if signature is None:
+            return []
+        current = signature
+        bar = _to_step(signature.barDuration.quarterLength, settings.steps_per_quarter)
+        start = _to_step(measure.offset, settings.steps_per_quarter)
+        position = _to_step(measure.paddingLeft, settings.steps_per_quarter) or 0
+        if bar is None or start is None or bar <= 0 or not 0 <= position < bar:
+            return []
+        if segments:
+            last_start, last_bar, last_position = segments[-1]
+            if last_bar == bar and (last_position + start - last_start) % bar == position:
+                continue  # the running bar grid already puts this measure where it is
+        segments.append([start, bar, position])
+    return segments
 
 
 def _analyse_key(part: Any) -> tuple[int, str]:

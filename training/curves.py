@@ -28,7 +28,7 @@ def plot_training_curves(history: dict[str, list[float]], path: str | os.PathLik
         val = history.get("val_loss", [])
         if val:
             ax.plot(range(1, len(val) + 1), val, marker="o", markersize=3, label="validation loss")
-        if window_val_loss is not None:
+        if window_val_loss is not None and window_val_loss == window_val_loss:  # NaN: not measured
             ax.axhline(window_val_loss, color="grey", linestyle="--", linewidth=1,
                        label=f"final validation loss, window context ({window_val_loss:.3f})")
         ax.set_xlabel("epoch")

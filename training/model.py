@@ -15,13 +15,14 @@ DEFAULT_LEARNING_RATE = 0.001
 
 
 def build_model(vocab_size: int, units: int = DEFAULT_UNITS, layers: int = 1, dropout: float = DEFAULT_DROPOUT,
-                learning_rate: float = DEFAULT_LEARNING_RATE, return_sequences: bool = False) -> keras.Model:
-    """One-hot symbols (batch, time, V) -> LSTM stack -> dropout -> dense softmax over V.
+                learning_rate: float = DEFAULT_LEARNING_RATE, return_sequences: bool = False,
+                position_features: int = 0) -> keras.Model:
+    """One-hot symbols (batch, time, V [+ P bar positions]) -> LSTM stack -> dropout -> dense softmax over V.
 
     With ``return_sequences`` the head predicts a symbol at every step (the per-step recipe); without, only
     after the last step (the report's recipe). Both have the same weights.
     """
-    inputs = keras.Input(shape=(None, vocab_size), name="one_hot")
+    inputs = keras.Input(shape=(None, vocab_size + position_features), name="one_hot")
     x = inputs
     for k in range(layers):
         last = k == layers - 1

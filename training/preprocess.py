@@ -166,7 +166,8 @@ def preprocess(inputs: list[str] | None, out_dir: str | Path, *, settings: Setti
             if result["status"] == "kept":
                 songs.append(result["symbols"])
                 entries.append({"source": name, "title": result["title"], "key": result["key"],
-                                "transpose": result["transpose"], "steps": len(result["symbols"])})
+                                "transpose": result["transpose"], "steps": len(result["symbols"]),
+                                "meter": result.get("meter", [])})
             else:
                 reasons[result["reason"]] += 1
                 skipped.append({"source": name, "reason": result["reason"], "detail": result["detail"]})

@@ -116,12 +116,19 @@ def chunk_batch(stream: np.ndarray, starts: np.ndarray, chunk_length: int,
     return one_hot(stream[positions], vocab_size), stream[positions + 1].astype(np.int32)
 
 
+POSITION_DROPOUT = 0.2  # share of training songs shown without bar positions each epoch (meter unknown live)
+
+
 def song_batch(int_songs: Sequence[np.ndarray], sequence_length: int, delimiter_index: int,
-               vocab_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Whole songs from their start padding: one-hot inputs (B, T, V), targets (B, T), weights (B, T).
+               vocab_size: int, positions: Sequence[np.ndarray | None] | None = None,
+               position_features: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whole songs from their start padding: one-hot inputs (B, T, V + P), targets (B, T), weights (B, T).
 
     Each sequence is ``/ * sequence_length + song + /``; inputs are all but its last symbol, targets all but
-    its first. T is the longest sequence in the batch; shorter ones are padded with weight-0 steps.
+    its first. T is the longest sequence in the batch; shorter ones are padded with weight-0 steps. With
+    ``position_features`` P > 0, the input holding song symbol k also carries the one-hot bar position of step
+    k + 1, the step being predicted (``positions[i]`` holds song i's positions of steps 0..n; -1 or None =
+    unknown, no position input).
     """
     if sequence_length <= 0:
         raise ValueError(f"sequence_length must be positive, got {sequence_length}")
@@ -135,14 +142,33 @@ def song_batch(int_songs: Sequence[np.ndarray], sequence_length: int, delimiter_
         targets[row, sequence_length - 1:sequence_length - 1 + n] = song
         targets[row, sequence_length - 1 + n] = delimiter_index
         weights[row, sequence_length - 1:sequence_length + n] = 1.0
-    return one_hot(inputs, vocab_size), targets, weights
+    x = one_hot(inputs, vocab_size)
+    if position_features:
+        features = np.zeros(x.shape[:2] + (position_features,), dtype=np.float32)
+        for row, song in enumerate(int_songs):
+            song_positions = None if positions is None else positions[row]
+            if song_positions is None:
+                continue
+            n = len(song)
+            next_positions = np.asarray(song_positions[1:n + 1])  # (n,): step k + 1 for input symbol k
+            known = (next_positions >= 0) & (next_positions < position_features)
+            columns = sequence_length + np.flatnonzero(known)
+            features[row, columns, next_positions[known]] = 1.0
+        x = np.concatenate([x, features], axis=-1)
+    return x, targets, weights
 
 
 class SongPlan:
-    """Batches of whole songs (the ``song`` recipe), grouped by length and reshuffled every epoch."""
+    """Batches of whole songs (the ``song`` recipe), grouped by length and reshuffled every epoch.
+
+    With ``meters`` (one meter per song, see ``engine.meter``) and ``position_features`` > 0, inputs carry
+    bar positions; when shuffling, ``POSITION_DROPOUT`` of the songs go without them that epoch, so the
+    model also works where the meter is unknown.
+    """
 
     def __init__(self, int_songs: Sequence[np.ndarray], vocab_size: int, batch_size: int, *,
-                 sequence_length: int, delimiter_index: int, rng: np.random.Generator | None = None):
+                 sequence_length: int, delimiter_index: int, rng: np.random.Generator | None = None,
+                 meters: Sequence[list | None] | None = None, position_features: int = 0):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if not int_songs:
@@ -153,6 +179,15 @@ class SongPlan:
         self.sequence_length = sequence_length
         self.delimiter_index = delimiter_index
         self.rng = rng
+        self.position_features = position_features
+        self.positions: list[np.ndarray | None] | None = None
+        if position_features:
+            from engine.meter import bar_positions
+
+            meters = meters if meters is not None else [None] * len(self.songs)
+            self.positions = [bar_positions(meter, len(song) + 1) if meter else None
+                              for meter, song in zip(meters, self.songs, strict=True)]
+        self.hidden: set[int] = set()
         self.batches: list[np.ndarray] = []
         self.next_epoch()
 
@@ -161,6 +196,8 @@ class SongPlan:
         if self.rng is not None:
             # Jitter the sort key so batches mix songs of nearly equal length differently each epoch.
             lengths = lengths + self.rng.uniform(0, 16, len(lengths))
+            if self.position_features:
+                self.hidden = set(np.flatnonzero(self.rng.random(len(self.songs)) < POSITION_DROPOUT).tolist())
         order = np.argsort(lengths, kind="stable")
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         if self.rng is not None:
@@ -177,8 +214,13 @@ class SongPlan:
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range 0..{len(self) - 1}")
-        chosen = [self.songs[i] for i in self.batches[index]]
-        return song_batch(chosen, self.sequence_length, self.delimiter_index, self.vocab_size)
+        rows = self.batches[index].tolist()
+        chosen = [self.songs[i] for i in rows]
+        positions = None
+        if self.positions is not None:
+            positions = [None if i in self.hidden else self.positions[i] for i in rows]
+        return song_batch(chosen, self.sequence_length, self.delimiter_index, self.vocab_size, positions,
+                          self.position_features)
 
 
 class BatchPlan:

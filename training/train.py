@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 
 from engine.artifact import load_artifact, save_artifact  # noqa: E402
 from engine.events import DEFAULT_ACCEPTED_DURATIONS  # noqa: E402
+from engine.meter import MAX_BAR_STEPS  # noqa: E402
 from training.cache_tune import tune_artifact  # noqa: E402
 from training.callbacks import EpochLog, TimeBudget  # noqa: E402
 from training.curves import plot_training_curves  # noqa: E402
@@ -121,13 +122,15 @@ def _compile_for_songs(model: keras.Model, learning_rate: float, distributed: bo
 
 
 def song_loss(weights: dict[str, np.ndarray], int_songs: list[np.ndarray], *, vocab_size: int, units: int,
-              layers: int, sequence_length: int, delimiter_index: int) -> tuple[float, float]:
+              layers: int, sequence_length: int, delimiter_index: int, meters: list | None = None,
+              position_features: int = 0) -> tuple[float, float]:
     """Per-symbol loss (nats) and accuracy of whole songs scored from the start padding, end marker included."""
-    model = build_model(vocab_size, units=units, layers=layers, return_sequences=True)
+    model = build_model(vocab_size, units=units, layers=layers, return_sequences=True,
+                        position_features=position_features)
     import_weights(model, weights)
     _compile_for_songs(model, DEFAULT_LEARNING_RATE)
     plan = SongPlan(int_songs, vocab_size, EVAL_BATCH_SIZE, sequence_length=sequence_length,
-                    delimiter_index=delimiter_index)
+                    delimiter_index=delimiter_index, meters=meters, position_features=position_features)
     scores = model.evaluate(PlanBatches(plan, shuffle=False), verbose=0, return_dict=True)
     return float(scores["loss"]), float(scores["accuracy"])
 
@@ -164,7 +167,7 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
           seed: int = 0, chunk_length: int = DEFAULT_CHUNK_LENGTH, patience: int | None = None,
           max_seconds: float | None = None, threads: int | None = None, verbose: int = 0,
           strategy: str = "default", input_pipeline: str | None = None,
-          cpu_devices: int | None = None, cache: bool = True) -> TrainResult:
+          cpu_devices: int | None = None, cache: bool = True, positions: bool = True) -> TrainResult:
     """Train on the dataset folder ``data_dir`` and write the model and artifact into ``out_dir``.
 
     ``recipe`` is ``"song"`` (whole songs from the start padding, a target at every step), ``"per_step"`` (a
@@ -173,6 +176,8 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
     validation loss, restoring the best epoch's weights. ``max_seconds`` stops training after that much
     wall time (at a batch end, then validates). ``threads`` caps TensorFlow's CPU threads. ``cache`` tunes the
     engine's neural cache (``engine/cache.py``) on the validation songs and stores it in the config.
+    ``positions`` feeds the bar position of each step as extra inputs (song recipe, in-memory input, when the
+    dataset has meters; ``engine/meter.py``).
 
     ``strategy`` is ``"default"``, ``"mirrored"`` (every local GPU, else every logical CPU device) or
     ``"multiworker"`` (machines named in ``TF_CONFIG``; only the chief writes ``out_dir``); ``batch_size``
@@ -206,6 +211,11 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
     plan_args = {"sequence_length": length, "chunk_length": chunk_length}
     delimiter = vocab.index("/")
     val_songs = songs_to_int([songs[i] for i in val_idx], vocab)
+    entries = dataset.manifest.get("songs") or [{}] * len(songs)
+    meters = [entry.get("meter") or None for entry in entries]
+    use_positions = positions and recipe == "song" and input_pipeline == "memory" and any(meters)
+    position_features = MAX_BAR_STEPS if use_positions else 0
+    val_meters = [meters[i] for i in val_idx]
     train_plan: BatchPlan | SongPlan
     val_plan: BatchPlan | SongPlan
     if input_pipeline == "tfdata":
@@ -220,9 +230,10 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
         batches_per_epoch = -(-len(train_idx) // batch_size)
     elif recipe == "song":
         train_plan = SongPlan(songs_to_int([songs[i] for i in train_idx], vocab), len(vocab), batch_size,
-                              sequence_length=length, delimiter_index=delimiter, rng=rng)
+                              sequence_length=length, delimiter_index=delimiter, rng=rng,
+                              meters=[meters[i] for i in train_idx], position_features=position_features)
         val_plan = SongPlan(val_songs, len(vocab), max(batch_size, EVAL_BATCH_SIZE), sequence_length=length,
-                            delimiter_index=delimiter)
+                            delimiter_index=delimiter, meters=val_meters, position_features=position_features)
     else:
         train_plan = BatchPlan(train_stream, recipe, len(vocab), batch_size, rng=rng, **plan_args)
         val_plan = BatchPlan(val_stream, recipe, len(vocab), max(batch_size, EVAL_BATCH_SIZE), **plan_args)
@@ -235,7 +246,7 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
 
     with distribution.scope() if distribution is not None else contextlib.nullcontext():
         model = build_model(len(vocab), units=units, layers=layers, dropout=dropout, learning_rate=learning_rate,
-                            return_sequences=recipe != "window")
+                            return_sequences=recipe != "window", position_features=position_features)
         if recipe == "song":
             _compile_for_songs(model, learning_rate, distributed=distribution is not None)
     epoch_log, budget = EpochLog(epochs), TimeBudget(max_seconds)
@@ -255,6 +266,8 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
         # the best epoch's (the first minimum) when early stopping restored them.
         kept = int(np.argmin(history["val_loss"])) if patience is not None else len(history["val_loss"]) - 1
         val_loss, val_accuracy = history["val_loss"][kept], history["val_accuracy"][kept]
+    elif position_features:
+        val_loss, val_accuracy = float("nan"), float("nan")  # windows carry no bar positions: not comparable
     else:
         val_loss, val_accuracy = window_loss(weights, val_stream, vocab_size=len(vocab), units=units,
                                              layers=layers, sequence_length=length)
@@ -264,14 +277,15 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
         song_val, song_acc = history["val_loss"][kept], history["val_accuracy"][kept]
     else:
         song_val, song_acc = song_loss(weights, val_songs, vocab_size=len(vocab), units=units, layers=layers,
-                                       sequence_length=length, delimiter_index=delimiter)
+                                       sequence_length=length, delimiter_index=delimiter, meters=val_meters,
+                                       position_features=position_features)
     log.info("whole-song validation loss %.4f, accuracy %.4f", song_val, song_acc)
 
     settings = dataset.manifest.get("settings", {})
     val_losses = history.get("val_loss", [])
     config = {
         "architecture": {"type": "lstm", "units": units, "layers": layers, "vocab_size": len(vocab),
-                         "dropout": dropout},
+                         "dropout": dropout, "position_features": position_features},
         "sequence_length": length,
         "steps_per_quarter": dataset.steps_per_quarter,
         "accepted_durations": list(settings.get("accepted_durations", DEFAULT_ACCEPTED_DURATIONS)),
@@ -297,7 +311,7 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
         out_dir.mkdir(parents=True, exist_ok=True)
         save_artifact(out_dir, config, vocab, weights)
         inference = build_model(len(vocab), units=units, layers=layers, dropout=dropout,
-                                learning_rate=learning_rate)
+                                learning_rate=learning_rate, position_features=position_features)
         import_weights(inference, weights)
         # Saved uncompiled: an inference model needs no optimizer state.
         keras.Model(inference.inputs, inference.outputs, name=inference.name).save(out_dir / MODEL_FILE)

@@ -20,6 +20,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from daemon.cli import app  # noqa: E402
 from engine.artifact import load_artifact  # noqa: E402
+from engine.meter import bar_positions  # noqa: E402
 from engine.model import LstmModel  # noqa: E402
 from training.corpus import music21_corpus_dir, split_items  # noqa: E402
 from training.dataset import load_dataset  # noqa: E402
@@ -74,7 +75,7 @@ def test_per_step_loss_falls_and_artifact_matches_keras(erk_dataset, per_step_ru
     assert config["corpus"] == dataset.manifest["corpus"]
     assert config["accepted_durations"] == dataset.manifest["settings"]["accepted_durations"]
     assert config["architecture"] == {"type": "lstm", "units": 16, "layers": 1,
-                                      "vocab_size": len(dataset.vocab), "dropout": 0.2}
+                                      "vocab_size": len(dataset.vocab), "dropout": 0.2, "position_features": 0}
     assert (result.out_dir / CURVES_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -139,14 +140,17 @@ def test_song_recipe_loss_falls_and_engine_scores_songs_like_keras(erk_dataset, 
     model = LstmModel.load(result.out_dir)
     dataset = load_dataset(erk_dataset)
     total, count = 0.0, 0
+    assert model.position_features == 48  # erk songs carry meters: bar positions are inputs
     for index in result.config["split"]["validation"]:
         predictor = model.predictor("stateful", cache=False)
         probs = predictor.prime(model.vocab.encode(["/"] * SEQUENCE_LENGTH))
-        for symbol in dataset.songs[index] + ["/"]:
+        song = dataset.songs[index]
+        positions = bar_positions(dataset.manifest["songs"][index]["meter"], len(song) + 1)
+        for k, symbol in enumerate(song + ["/"]):
             target = model.vocab.index(symbol)
             total -= float(np.log(probs[target]))
             count += 1
-            probs = predictor.feed(target)
+            probs = predictor.feed(target, int(positions[k + 1]) if k < len(song) else None)
     assert total / count == pytest.approx(training["song_val_loss"], rel=1e-4)
     # The neural cache was tuned on the same validation songs; it is used only if it scores better there.
     tuning = training["cache_tuning"]
