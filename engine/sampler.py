@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
+from engine.meter import bar_positions
 from engine.vocab import Vocab
 
 DEFAULT_TEMPERATURE = 1.0
@@ -172,11 +173,13 @@ def pad_seed(symbols: Sequence[str], sequence_length: int) -> list[str]:
     return [DELIMITER] * sequence_length + list(symbols)
 
 
-def generate(predictor, sampler: EntropySampler, seed_symbols: Sequence[str], num_steps: int) -> list[str]:
+def generate(predictor, sampler: EntropySampler, seed_symbols: Sequence[str], num_steps: int,
+             meter: Sequence[Sequence[int]] | None = None) -> list[str]:
     """Continue a seed: reset, prime with the padded seed, then sample up to ``num_steps`` symbols.
 
     Stops early at ``/`` (not included). Returns the generated symbols only. An unknown seed symbol raises
-    ``ValueError`` naming it.
+    ``ValueError`` naming it. ``meter`` (``engine.meter`` segments, step 0 = the seed's first step) gives a
+    model with bar-position inputs the position of every step; without it positions are unknown.
     """
     if num_steps < 0:
         raise ValueError(f"num_steps must be >= 0, got {num_steps}")
@@ -187,9 +190,12 @@ def generate(predictor, sampler: EntropySampler, seed_symbols: Sequence[str], nu
         seed_indices = vocab.encode(list(seed_symbols))
     except ValueError as err:
         raise ValueError(f"seed: {err}") from None
-    indices = vocab.encode(pad_seed([], predictor.model.sequence_length)) + seed_indices
+    padding = vocab.encode(pad_seed([], predictor.model.sequence_length))
+    # Position of the step each input predicts: none in the padding, then step k + 1 for seed/output symbol k.
+    positions = bar_positions(meter, len(seed_indices) + num_steps + 1).tolist()
     predictor.reset()
-    probs = predictor.prime(indices)
+    probs = predictor.prime(padding + seed_indices,
+                            [None] * len(padding) + positions[1:len(seed_indices) + 1])
     out: list[str] = []
     delimiter = vocab.index(DELIMITER)
     for _ in range(num_steps):
@@ -198,5 +204,5 @@ def generate(predictor, sampler: EntropySampler, seed_symbols: Sequence[str], nu
             break
         out.append(vocab.symbol(index))
         if len(out) < num_steps:
-            probs = predictor.feed(index)
+            probs = predictor.feed(index, positions[len(seed_indices) + len(out)])
     return out

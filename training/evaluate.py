@@ -27,6 +27,7 @@ import numpy as np
 
 from engine.events import DELIMITER, HOLD, is_pitch_symbol
 from engine.keyfind import fold_into_vocab
+from engine.meter import bar_positions
 from engine.model import DEFAULT_MODE, LstmModel, Predictor
 from engine.vocab import Vocab
 from training.baselines import IdyomModel, NgramModel, UnigramModel, count_events, event_alphabet, tune_idyom
@@ -63,6 +64,9 @@ class Corpus:
     source: str
     skipped: int = 0
     folded: int = 0
+    # Meters (``engine.meter`` segments, None = unknown) of the training and test songs, for position inputs.
+    train_meters: list | None = None
+    test_meters: list | None = None
 
 
 def primed_predictor(model: LstmModel, mode: str = DEFAULT_MODE, cache: bool = True) -> Predictor:
@@ -75,12 +79,16 @@ def primed_predictor(model: LstmModel, mode: str = DEFAULT_MODE, cache: bool = T
     return predictor
 
 
-def lstm_distributions(primed: Predictor, song: Sequence[str]) -> np.ndarray:
-    """(len(song) + 1, V): the LSTM's distribution before each symbol of ``song`` and before its end."""
+def lstm_distributions(primed: Predictor, song: Sequence[str], meter: list | None = None) -> np.ndarray:
+    """(len(song) + 1, V): the LSTM's distribution before each symbol of ``song`` and before its end.
+
+    ``meter`` gives a model with position inputs the bar position of each predicted step.
+    """
     predictor = primed.clone()
     rows = [predictor.last_probabilities]
-    for index in predictor.vocab.encode(song):
-        rows.append(predictor.feed(index))
+    positions = bar_positions(meter, len(song) + 1).tolist()
+    for step, index in enumerate(predictor.vocab.encode(song)):
+        rows.append(predictor.feed(index, positions[step + 1]))
     return np.array(rows)
 
 
@@ -202,9 +210,12 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
     train_idx, val_idx, test_idx = model_split(model.config, len(data.songs))
     train = [data.songs[i] for i in train_idx]
     validation = [data.songs[i] for i in val_idx]
+    entries = data.manifest.get("songs") or [{}] * len(data.songs)
+    train_meters = [entries[i].get("meter") or None for i in train_idx]
     if not corpus:
         test = [data.songs[i] for i in test_idx]
-        return Corpus(train, validation, test, data.vocab, f"{folder} (test split)")
+        return Corpus(train, validation, test, data.vocab, f"{folder} (test split)", train_meters=train_meters,
+                      test_meters=[entries[i].get("meter") or None for i in test_idx])
     from training.corpus import Settings
     from training.preprocess import preprocess
 
@@ -212,34 +223,39 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
     with tempfile.TemporaryDirectory(prefix="antiphon-eval-") as tmp:
         preprocess(list(corpus), tmp, settings=Settings(accepted_durations=durations),
                    sequence_length=model.sequence_length, use_cache=False)
-        songs = load_dataset(tmp).songs
-    test, folded = [], 0
-    for song in songs:
+        other = load_dataset(tmp)
+        songs = other.songs
+        other_entries = other.manifest.get("songs") or [{}] * len(songs)
+    test, folded, test_meters = [], 0, []
+    for song, entry in zip(songs, other_entries, strict=True):
         try:
             kept = fold_into_vocab(song, model.vocab)  # pitches the model never saw, moved by octaves
         except ValueError:
             continue
         folded += kept != song
         test.append(kept)
+        test_meters.append(entry.get("meter") or None)
     if not test:
         raise ValueError(f"no song of {list(corpus)} could be scored (none kept, or none fits the "
                          "vocabulary)")
     return Corpus(train, validation, test, data.vocab, ", ".join(corpus), skipped=len(songs) - len(test),
-                  folded=folded)
+                  folded=folded, train_meters=train_meters, test_meters=test_meters)
 
 
 def likelihood(model: LstmModel, corpus: Corpus, *, mode: str = DEFAULT_MODE, seed: int = DEFAULT_SEED,
                log: Callable[[str], None] = lambda _: None) -> tuple[dict[str, Any], IdyomModel]:
     """Score the LSTM and the baselines on the test songs; returns the report section and the event model."""
     vocab, test = corpus.vocab, corpus.test
+    meters = corpus.test_meters or [None] * len(test)
     primed = primed_predictor(model, mode)
     scores: dict[str, list[SongScore]] = {
-        "lstm": [score_grid(lstm_distributions(primed, s), s, vocab) for s in test]}
+        "lstm": [score_grid(lstm_distributions(primed, s, m), s, vocab) for s, m in zip(test, meters, strict=True)]}
     log(f"LSTM scored on {len(test)} songs")
     has_cache = primed.mode == "stateful" and model.cache_config is not None and model.cache_config.lam > 0
     if has_cache:  # the same LSTM without its song cache, to show what the cache adds
         raw = primed_predictor(model, mode, cache=False)
-        scores["lstm_raw"] = [score_grid(lstm_distributions(raw, s), s, vocab) for s in test]
+        scores["lstm_raw"] = [score_grid(lstm_distributions(raw, s, m), s, vocab)
+                              for s, m in zip(test, meters, strict=True)]
     unigram = UnigramModel(corpus.train, vocab.symbols)
     scores["unigram"] = [score_grid(unigram.distributions(s), s, vocab) for s in test]
     ngram = NgramModel(corpus.train, vocab.symbols, NGRAM_MAX_ORDER)

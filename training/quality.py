@@ -43,11 +43,16 @@ MIN_MAX_STEPS = 256
 
 
 def sample_melodies(model: LstmModel, config: SamplerConfig, count: int, seed: int, max_steps: int,
-                    mode: str = DEFAULT_MODE) -> list[list[str]]:
-    """``count`` unseeded melodies (symbols, without the end) from one reproducible random stream."""
+                    mode: str = DEFAULT_MODE, meters: Sequence[list | None] | None = None) -> list[list[str]]:
+    """``count`` unseeded melodies (symbols, without the end) from one reproducible random stream.
+
+    Melody i is given meter ``meters[i % len(meters)]`` (the training songs' meters, in turn), so a model with
+    bar-position inputs writes in the meters the corpus uses.
+    """
     sampler = EntropySampler(model.vocab, config, np.random.default_rng(seed))
     predictor = model.predictor(mode)
-    return [generate(predictor, sampler, [], max_steps) for _ in range(count)]
+    meters = list(meters) if meters else [None]
+    return [generate(predictor, sampler, [], max_steps, meters[i % len(meters)]) for i in range(count)]
 
 
 def information_content(model: IdyomModel, songs: Sequence[Sequence[str]]) -> np.ndarray:
@@ -116,7 +121,7 @@ def generation_quality(model: LstmModel, data: Any, idyom: IdyomModel, *, sample
                                "samplers": {}}
     rows_by_set = {"real test songs": real_rows}
     for name, config in samplers.items():
-        melodies = sample_melodies(model, config, samples, seed, max_steps, mode)
+        melodies = sample_melodies(model, config, samples, seed, max_steps, mode, data.train_meters)
         finished = [m for m in melodies if m] or [["r"]]
         generated, rows = describe(finished, known, idyom)
         overlap = compare_sets(data.test, finished, rng) if len(data.test) >= 2 else {}
