@@ -201,6 +201,9 @@ def generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="MIDI file to write (seed + continuation).")] = Path(
         "generated.mid"),
     musicxml: Annotated[Optional[Path], typer.Option(help="Also write the melody as MusicXML.")] = None,
+    meter: Annotated[str, typer.Option(help="Time signature of the seed (bar positions for the model), or "
+                                            "'none'.")] = "4/4",
+    pickup: Annotated[int, typer.Option(help="Steps of pickup before the seed's first downbeat.")] = 0,
 ) -> None:
     """Continue a seed melody with the model and write it as MIDI (and optionally MusicXML)."""
     import numpy as np
@@ -239,7 +242,10 @@ def generate(
             typer.echo(f"seed key {key_name(*key)}, transposed {semitones:+d} semitones into the model's key")
         else:
             seed_symbols = parse_seed(seed)
-        continuation = generate_symbols(predictor, sampler, seed_symbols, steps)
+        from engine.meter import meter_from_signature
+
+        segments = meter_from_signature(meter, lstm.steps_per_quarter, pickup)
+        continuation = generate_symbols(predictor, sampler, seed_symbols, steps, segments)
         melody = transpose_symbols(seed_symbols + continuation, -semitones)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)

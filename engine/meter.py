@@ -48,3 +48,25 @@ def check_meter(meter: object) -> list[list[int]]:
             raise ValueError(f"meter segment out of range: {segment!r}")
         out.append([start, bar, position])
     return out
+
+
+def meter_from_signature(signature: str | None, steps_per_quarter: int, pickup_steps: int = 0) -> list[list[int]]:
+    """``"3/4"`` -> ``[[0, 12, 0]]`` at 4 steps per quarter; a pickup of ``pickup_steps`` starts late in its bar.
+
+    ``None``, ``""`` or ``"none"`` give ``[]`` (meter unknown).
+    """
+    if signature is None or signature.strip().lower() in ("", "none"):
+        return []
+    top, sep, bottom = signature.strip().partition("/")
+    try:
+        beats, unit = int(top), int(bottom)
+    except ValueError:
+        raise ValueError(f"time signature must look like 3/4 or 6/8, got {signature!r}") from None
+    if not sep or beats <= 0 or unit not in (1, 2, 4, 8, 16, 32):
+        raise ValueError(f"time signature must look like 3/4 or 6/8, got {signature!r}")
+    bar_steps = beats * steps_per_quarter * 4 // unit
+    if bar_steps * unit != beats * steps_per_quarter * 4 or bar_steps <= 0:
+        raise ValueError(f"a bar of {signature} does not fit the grid of {steps_per_quarter} steps per quarter")
+    if not 0 <= pickup_steps < bar_steps:
+        raise ValueError(f"pickup must be 0..{bar_steps - 1} steps in {signature}, got {pickup_steps}")
+    return [[0, bar_steps, (bar_steps - pickup_steps) % bar_steps]]

@@ -82,3 +82,17 @@ def test_bad_positions_are_refused(position_model):
     # Out-of-range positions count as unknown, like the training data's long bars.
     assert np.allclose(model.predictor("stateful", cache=False).feed(0, 99),
                        model.predictor("stateful", cache=False).feed(0, None))
+
+
+def test_time_signatures_become_meters():
+    from engine.meter import meter_from_signature
+
+    assert meter_from_signature("4/4", 4) == [[0, 16, 0]]
+    assert meter_from_signature("6/8", 4) == [[0, 12, 0]]
+    assert meter_from_signature("3/4", 4, pickup_steps=4) == [[0, 12, 8]]
+    assert meter_from_signature("none", 4) == []
+    for bad in ("3-4", "0/4", "3/5", "x/4"):
+        with pytest.raises(ValueError, match="time signature"):
+            meter_from_signature(bad, 4)
+    with pytest.raises(ValueError, match="pickup"):
+        meter_from_signature("2/4", 4, pickup_steps=8)
