@@ -145,12 +145,18 @@ def test_ready_watchdog_fed_by_the_loop_and_clock_out(serve):
     daemon, client = serve("--send-clock", extra_env={"WATCHDOG_USEC": "200000"})
     assert daemon.ready_s < 5.0
     assert "antiphon" in client.inport.name  # the client looked once, right after READY: the ports were open
+    daemon.sock.setblocking(False)
+    while True:  # drop what came before the count starts
+        try:
+            daemon.sock.recv(100)
+        except BlockingIOError:
+            break
     daemon.sock.settimeout(0.5)
     pings, started = 0, time.monotonic()
     while time.monotonic() - started < 1.0:
         if daemon.sock.recv(100) == b"WATCHDOG=1":
             pings += 1
-    assert 7 <= pings <= 12  # every 0.1 s: half the watchdog period
+    assert 6 <= pings <= 9  # at the first step (8 per second) after half the watchdog period (0.1 s)
     assert daemon.terminate() == 0
     time.sleep(0.05)
     kinds = [m.type for _, m in client.received if m.type in ("start", "clock", "stop")]
