@@ -10,6 +10,7 @@ from daemon.phrase import Call
 from engine.events import DELIMITER, HOLD, MIDI_PITCH_MAX, MIDI_PITCH_MIN, REST, is_pitch_symbol
 from engine.keyfind import fold_into_vocab, key_name, notes_to_model_key
 from engine.melody import encode_notes
+from engine.meter import COMMON_TIME, bar_positions
 from engine.model import LstmModel, Predictor
 from engine.sampler import EntropySampler, pad_seed
 
@@ -55,10 +56,13 @@ class Response:
     """The response to one call: ``symbol(j)`` is ready before step ``j`` is due; ``compute_ahead`` readies j+1.
 
     ``predictor`` must already hold the start padding (see :class:`Responder`); it is primed with the call
-    here. The response ends after ``length_steps`` symbols or when the model samples ``/``.
+    here. The response ends after ``length_steps`` symbols or when the model samples ``/``. ``meter`` gives a
+    model with bar-position inputs the position of every step, counted from the call's first note (default:
+    4/4 with the call starting on a downbeat; the response continues the call's bar grid).
     """
 
-    def __init__(self, predictor: Predictor, sampler: EntropySampler, plan: ResponsePlan, length_steps: int):
+    def __init__(self, predictor: Predictor, sampler: EntropySampler, plan: ResponsePlan, length_steps: int,
+                 meter: list | None = None):
         self.predictor = predictor
         self.sampler = sampler
         self.plan = plan
@@ -66,7 +70,11 @@ class Response:
         vocab = predictor.vocab
         self._delimiter = vocab.index(DELIMITER)
         started = time.perf_counter()
-        probs = predictor.prime(vocab.encode(plan.symbols)) if plan.symbols else predictor.last_probabilities
+        call_steps = len(plan.symbols)
+        self._positions = bar_positions(COMMON_TIME if meter is None else meter,
+                                        call_steps + length_steps + 2).tolist()
+        probs = (predictor.prime(vocab.encode(plan.symbols), self._positions[1:call_steps + 1]) if plan.symbols
+                 else predictor.last_probabilities)
         self._next: int | None = sampler.sample(probs)
         self.prime_ms = (time.perf_counter() - started) * 1e3
         self.step_ms_max = 0.0
@@ -100,7 +108,8 @@ class Response:
         started = time.perf_counter()
         index, self._pending = self._pending, None
         if len(self.symbols) < self.length_steps:
-            self._next = self.sampler.sample(self.predictor.feed(index))
+            position = self._positions[len(self.plan.symbols) + len(self.symbols)]
+            self._next = self.sampler.sample(self.predictor.feed(index, position))
         self.step_ms_max = max(self.step_ms_max, (time.perf_counter() - started) * 1e3)
 
 
