@@ -123,10 +123,20 @@ class Responder:
         vocab = model.vocab
         self._padded.prime(vocab.encode(pad_seed([], model.sequence_length)))
 
-    def respond(self, call: Call, length_steps: int) -> Response:
-        """A response to ``call`` of at most ``length_steps`` steps (raises ``ValueError`` for an unusable call)."""
+    def respond(self, call: Call, length_steps: int, start_step: int | None = None) -> Response:
+        """A response to ``call`` of at most ``length_steps`` steps (raises ``ValueError`` for an unusable call).
+
+        ``start_step``: where the response starts, in steps from the call's first note (after the silence that
+        ended the phrase). The model does not see that silence, but the response keeps its true place in the
+        4/4 bar: its bar positions restart there.
+        """
         plan = plan_call(call, self.model)
-        return Response(self._padded.clone(), self.sampler, plan, length_steps)
+        meter = None
+        if start_step is not None:
+            bar = 4 * self.model.steps_per_quarter
+            calls = len(plan.symbols)
+            meter = [[0, bar, 0], [calls, bar, start_step % bar]]
+        return Response(self._padded.clone(), self.sampler, plan, length_steps, meter)
 
 
 def count_notes(symbols: list[str]) -> int:

@@ -136,7 +136,8 @@ class Session:
             return
         call = self.listener.snapshot(step)
         try:
-            self._prepared = (version, call, self.responder.respond(call, self._response_length(call)))
+            response = self.responder.respond(call, self._response_length(call), step - call.anchor_step)
+            self._prepared = (version, call, response)
         except ValueError as err:  # bad musical input is logged and dropped, never raised in the loop
             log.warning("cannot answer this call: %s", err)
             self._prepared = None

@@ -21,16 +21,18 @@ PITCHES = [p for p in range(55, 85) if p % 12 in C_MAJOR_PCS]
 BIAS = {"/": -9.0, "_": 3.0, "r": -0.5}
 
 
-def make_daemon_artifact(folder, units: int = 32, sequence_length: int = 32, seed: int = 0):
+def make_daemon_artifact(folder, units: int = 32, sequence_length: int = 32, seed: int = 0,
+                         position_features: int = 0):
     vocab = Vocab.build(str(p) for p in PITCHES)
     rng = np.random.default_rng(seed)
     weights = {name: (rng.standard_normal(shape) * 0.15).astype(np.float32)
-               for name, shape in expected_shapes(len(vocab), units, 1).items()}
+               for name, shape in expected_shapes(len(vocab), units, 1, position_features).items()}
     bias = np.zeros(len(vocab), dtype=np.float32)
     for symbol, value in BIAS.items():
         bias[vocab.index(symbol)] = value
     weights["dense/bias"] = bias
-    config = {"architecture": {"units": units, "layers": 1, "vocab_size": len(vocab)},
+    config = {"architecture": {"units": units, "layers": 1, "vocab_size": len(vocab),
+                               "position_features": position_features},
               "sequence_length": sequence_length, "steps_per_quarter": STEPS_PER_QUARTER}
     save_artifact(folder, config, vocab, weights)
     return folder

@@ -152,3 +152,17 @@ def test_clock_out_pulses_six_per_step_and_follow_the_re_anchored_grid(daemon_mo
     assert all(((t - note_at) / pulse_s) == pytest.approx(round((t - note_at) / pulse_s)) for t in after)
     assert after[0] - note_at == pytest.approx(pulse_s)  # no gap: the pulses go on from the new anchor
     assert len(after) == pytest.approx((2.0 - note_at) / pulse_s, abs=1)
+
+
+def test_bar_positions_follow_the_responses_true_place_in_the_bar(tmp_path):
+    """A model with bar-position inputs hears where in the bar each response step really falls."""
+    model = LstmModel.load(make_daemon_artifact(tmp_path / "positions", position_features=16, seed=3))
+
+    def answer(silence_steps: int) -> list[int]:
+        cfg = replace(CONFIG, phrase_end_steps=silence_steps)
+        result = respond_events(phrase_events(EB_MAJOR_CALL), model, cfg)
+        return [m.note for _, m in _ons(result.response)]
+
+    one_bar, two_bars, off_beat = answer(16), answer(32), answer(20)
+    assert one_bar and one_bar == two_bars  # same place in the bar, same seed: the same answer
+    assert off_beat != one_bar  # a quarter later in the bar: the model is told, and answers differently
