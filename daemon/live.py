@@ -19,7 +19,8 @@ from daemon.loop import QueueSource, run_loop
 from daemon.notify import Notifier
 from daemon.offline import make_sampler
 from daemon.phrase import Call
-from daemon.ports import InputQueue, close_input, open_input, open_output, use_backend
+from daemon.ports import InputQueue, open_input, open_output, use_backend
+from daemon.reconnect import InputHolder, PortWatcher, SwitchableOutput
 from daemon.recorder import SessionRecorder, recover
 from daemon.response import Responder
 from daemon.session import Session
@@ -29,6 +30,9 @@ from engine.model import LstmModel, bundled_model_path
 log = logging.getLogger(__name__)
 
 WARMUP_STEPS = 16
+# Test hook (reliability tests and benchmark only): raise RuntimeError inside the live loop after this many
+# grid steps, to prove an exception in the loop still silences the synth. Unset in normal use.
+FAULT_ENV = "ANTIPHON_FAULT_AFTER_STEPS"
 OUTPUT_DRAIN_S = 0.05  # before closing the output: JACK sends queued messages at its next period
 # A short C major phrase run through the responder once at start, so the first real answer is not the first call.
 WARMUP_CALL = Call(tuple(Note(p, 4 * i, 4) for i, p in enumerate((60, 64, 67, 72))), 16, 80, 0, 4)
@@ -82,6 +86,17 @@ def warm_up(responder: Responder) -> None:
         response.compute_ahead()
 
 
+def fault_after_steps() -> int | None:
+    """The ``ANTIPHON_FAULT_AFTER_STEPS`` test hook's step count, or ``None`` when unset."""
+    value = os.environ.get(FAULT_ENV)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError as err:
+        raise ValueError(f"{FAULT_ENV} must be an integer, got {value!r}") from err
+
+
 def serve(config: ServeConfig, started: float | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT; returns the exit status (0 on a clean stop)."""
     started = time.monotonic() if started is None else started
@@ -101,20 +116,25 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
         recover(folder)
         recorder = SessionRecorder(folder, config.bpm)
     inputs = InputQueue(keep_clock=config.clock == "external")
-    in_port = out_port = session = None
+    fault_after = fault_after_steps()
+    in_port = out_port = session = watcher = None
     try:
-        out_port = open_output(config.output, config.virtual)
-        in_port = open_input(config.input, config.virtual, inputs)
+        out_port = SwitchableOutput(open_output(config.output, config.virtual))
+        in_port = InputHolder(open_input(config.input, config.virtual, inputs), inputs)
         clock = StepClock(config.bpm, model.steps_per_quarter)
         session = Session(config, responder, clock, out_port.send,
                           recorder.record if recorder is not None else None)
+        if not config.virtual:
+            watcher = PortWatcher(backend, config.input, config.output, in_port, out_port,
+                                  lambda: list(session.player.sounding) + list(session.echo.sounding))
+            watcher.start()
         gc.collect()
         gc.freeze()  # everything loaded so far is permanent: keep the collector off it on the timing path
         set_realtime(config.realtime_priority)
         log.info("ready in %.2f s: %s backend, input %r, output %r, %.1f bpm, %s model %s",
-                 time.monotonic() - started, backend, in_port.name, out_port.name, config.bpm, config.mode,
+                 time.monotonic() - started, backend, in_port.port.name, out_port.name, config.bpm, config.mode,
                  model.config.get("name", resolve_model(config.model).name))
-        notifier.ready(f"listening on {in_port.name}")
+        notifier.ready(f"listening on {in_port.port.name}")
 
         meter = LatenessMeter()
 
@@ -123,6 +143,9 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
             notifier.watchdog()
             if recorder is not None and session.idle:
                 recorder.maybe_split(clock.now())
+            if fault_after is not None and meter.count >= fault_after:
+                log.error("test hook %s: raising in the live loop at monotonic %.6f", FAULT_ENV, time.monotonic())
+                raise RuntimeError(f"fault injected by {FAULT_ENV} after {meter.count} steps")
 
         on_pulse = None
         if config.send_clock:
@@ -132,16 +155,18 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
             def on_pulse() -> None:
                 out_port.send(pulse_msg)
 
-        run_loop(session, clock, QueueSource(inputs.events), stop.is_set, on_step, on_pulse)
+        run_loop(session, clock, QueueSource(inputs.events, stop=stop.is_set), stop.is_set, on_step, on_pulse)
         log.info("stopping (%s); loop timing: %s", "signal" if stop.is_set() else "loop ended", meter.summary())
     finally:
         notifier.stopping()
-        if in_port is not None:
-            close_input(in_port)
-        if session is not None and out_port is not None:
+        if session is not None and out_port is not None:  # silence first: closing the input takes ~50 ms
             session.stop()
             if config.send_clock:
                 out_port.send(mido.Message("stop"))
+        if watcher is not None:
+            watcher.stop()
+        if in_port is not None:
+            in_port.close()
         if out_port is not None:
             time.sleep(OUTPUT_DRAIN_S)
             out_port.close()

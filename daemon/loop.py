@@ -19,6 +19,7 @@ from daemon.clock import SimulatedTime, StepClock
 from daemon.session import Session
 
 SPIN_S = 0.0005  # the last half millisecond before a deadline is busy-waited: sleeps wake late by ~0.1 ms
+WAKE_S = 0.02  # a stop request (SIGTERM) is seen within this long, not only at the next step's deadline
 
 PULSES_PER_STEP = 6  # MIDI clock: 24 pulses per quarter note, 4 steps per quarter
 Event = tuple[float, mido.Message]
@@ -32,19 +33,23 @@ class InputSource(Protocol):
 class QueueSource:
     """Live input: events the MIDI callback timestamped and put on a bounded queue."""
 
-    def __init__(self, events: queue.Queue, now: Callable[[], float] = time.monotonic, spin_s: float = SPIN_S):
+    def __init__(self, events: queue.Queue, now: Callable[[], float] = time.monotonic, spin_s: float = SPIN_S,
+                 stop: Callable[[], bool] | None = None, wake_s: float = WAKE_S):
         self.events = events
         self.now = now
         self.spin_s = spin_s
+        self.stop = stop
+        self.wake_s = wake_s
 
     def next_event(self, until: float) -> Event | None:
+        """As ``InputSource.next_event``, but returns ``None`` early (within ``wake_s``) once ``stop()`` is true."""
         while True:
             remaining = until - self.now()
-            if remaining <= 0:
+            if remaining <= 0 or (self.stop is not None and self.stop()):
                 return None
             try:
                 if remaining > self.spin_s:
-                    return self.events.get(timeout=remaining - self.spin_s)
+                    return self.events.get(timeout=min(remaining - self.spin_s, self.wake_s))
                 return self.events.get_nowait()
             except queue.Empty:
                 continue

@@ -91,7 +91,8 @@ def open_input(name: str | None, virtual: bool, callback: Callable[[mido.Message
     if name is None:
         raise ValueError("no input port given: use --input NAME or --virtual")
     matched = match_port(name, mido.get_input_names(), "input")
-    return mido.open_input(matched, client_name=CLIENT_NAME, callback=callback)
+    # No client_name here: mido takes a client name to mean a new virtual port, which nothing would feed.
+    return mido.open_input(matched, callback=callback)
 
 
 CLOSE_SETTLE_S = 0.05
@@ -116,4 +117,4 @@ def open_output(name: str | None, virtual: bool):
     if name is None:
         raise ValueError("no output port given: use --output NAME or --virtual")
     matched = match_port(name, mido.get_output_names(), "output")
-    return mido.open_output(matched, client_name=CLIENT_NAME)
+    return mido.open_output(matched)  # connected to the named port (a client_name would make a virtual one)

@@ -1,0 +1,163 @@
+"""Ports that come and go: a watcher thread polls the port list and reopens a vanished port by name.
+
+Only ports opened by name (``--input`` / ``--output``) are watched; Antiphon's own virtual ports never vanish.
+The watcher lists ports about every ``interval_s`` through one long-lived rtmidi client per direction (listing
+through a fresh client, as ``mido.get_*_names`` does, opens a JACK or ALSA client each time: ~50 ms here).
+While the output is gone nothing is sent (the synth would not hear it); when it is back it is reopened and
+note-offs go out for every note Antiphon still thinks is sounding. When the input is back it is reopened with
+the same callback, so the live loop, its grid and its call state carry on as if nothing happened. A port that
+never comes back is logged (again every ``remind_s``), never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import mido
+
+from daemon.ports import close_input, match_port
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_S = 0.5
+REMIND_S = 60.0
+RTMIDI_APIS = {"alsa": "API_LINUX_ALSA", "jack": "API_UNIX_JACK"}
+
+
+class SwitchableOutput:
+    """The output the session sends through; the watcher swaps or mutes the port underneath, under a lock."""
+
+    def __init__(self, port: mido.ports.BaseOutput):
+        self.port = port
+        self.present = True
+        self.lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.port.name
+
+    def send(self, msg: mido.Message) -> None:
+        with self.lock:
+            if self.present:
+                self.port.send(msg)
+
+    def replace(self, port: mido.ports.BaseOutput) -> mido.ports.BaseOutput:
+        """Swap in ``port`` (and unmute); returns the old port for the caller to close."""
+        with self.lock:
+            old, self.port, self.present = self.port, port, True
+        return old
+
+    def close(self) -> None:
+        with self.lock:
+            self.port.close()
+
+
+class PortWatcher:
+    """Polls the port list in a daemon thread; reopens ``input_pattern`` / ``output_pattern`` when they return.
+
+    ``inputs`` is the holder of the open input (``.port``), swapped when the input is reopened;
+    ``sounding()`` lists the (channel, note) pairs to release on a reopened output.
+    """
+
+    def __init__(self, backend: str, input_pattern: str | None, output_pattern: str | None,
+                 input_holder: InputHolder, output: SwitchableOutput,
+                 sounding: Callable[[], list[tuple[int, int]]], interval_s: float = WATCH_INTERVAL_S,
+                 remind_s: float = REMIND_S):
+        self.backend = backend
+        self.input_pattern = input_pattern
+        self.output_pattern = output_pattern
+        self.input_holder = input_holder
+        self.output = output
+        self.sounding = sounding
+        self.interval_s = interval_s
+        self.remind_s = remind_s
+        self.reopened = {"input": 0, "output": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="antiphon-ports", daemon=True)
+
+    def start(self) -> None:
+        if self.input_pattern is not None or self.output_pattern is not None:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        import rtmidi
+
+        api = getattr(rtmidi, RTMIDI_APIS[self.backend])
+        lister_in = rtmidi.MidiIn(rtapi=api, name="antiphon-watch")
+        lister_out = rtmidi.MidiOut(rtapi=api, name="antiphon-watch")
+        gone_since: dict[str, float] = {}
+        reminded: dict[str, float] = {}
+        try:
+            while not self._stop.wait(self.interval_s):
+                for kind, pattern, lister in (("input", self.input_pattern, lister_in),
+                                              ("output", self.output_pattern, lister_out)):
+                    if pattern is not None:
+                        self._check(kind, pattern, lister.get_ports(), gone_since, reminded)
+        finally:
+            lister_in.delete()
+            lister_out.delete()
+
+    def _check(self, kind: str, pattern: str, names: list[str], gone_since: dict[str, float],
+               reminded: dict[str, float]) -> None:
+        try:
+            name = match_port(pattern, names, kind)
+        except ValueError:
+            name = None
+        now = time.monotonic()
+        if name is None:
+            if kind not in gone_since:
+                gone_since[kind] = reminded[kind] = now
+                if kind == "output":
+                    with self.output.lock:
+                        self.output.present = False
+                log.warning("%s port %r vanished; waiting for it to come back", kind, pattern)
+            elif now - reminded[kind] >= self.remind_s:
+                reminded[kind] = now
+                log.warning("%s port %r still missing after %.0f s", kind, pattern, now - gone_since[kind])
+            return
+        if kind not in gone_since:
+            return
+        try:
+            self._reopen(kind, name)
+        except (OSError, ValueError, RuntimeError) as err:  # it may vanish again while being opened
+            log.warning("cannot reopen %s port %r yet: %s", kind, name, err)
+            return
+        del gone_since[kind]
+        self.reopened[kind] += 1
+        log.info("%s port %r is back: reopened", kind, name)
+
+    def _reopen(self, kind: str, name: str) -> None:
+        if kind == "input":
+            new = mido.open_input(name, callback=self.input_holder.callback)
+            close_input(self.input_holder.replace(new))
+            return
+        new = mido.open_output(name)
+        for channel, note in self.sounding():
+            new.send(mido.Message("note_off", channel=channel, note=note, velocity=0))
+        self.output.replace(new).close()
+
+
+class InputHolder:
+    """The open input port and its callback; ``replace`` swaps in a reopened port."""
+
+    def __init__(self, port: mido.ports.BaseInput, callback: Callable[[mido.Message], None]):
+        self.port = port
+        self.callback = callback
+        self.lock = threading.Lock()
+
+    def replace(self, port: mido.ports.BaseInput) -> mido.ports.BaseInput:
+        with self.lock:
+            old, self.port = self.port, port
+        return old
+
+    def close(self) -> None:
+        with self.lock:
+            close_input(self.port)
