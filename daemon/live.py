@@ -33,6 +33,8 @@ WARMUP_STEPS = 16
 # Test hook (reliability tests and benchmark only): raise RuntimeError inside the live loop after this many
 # grid steps, to prove an exception in the loop still silences the synth. Unset in normal use.
 FAULT_ENV = "ANTIPHON_FAULT_AFTER_STEPS"
+PANIC_BURST = 32  # messages sent back to back by `antiphon panic` before a pause
+PANIC_PAUSE_S = 0.005
 OUTPUT_DRAIN_S = 0.05  # before closing the output: JACK sends queued messages at its next period
 # A short C major phrase run through the responder once at start, so the first real answer is not the first call.
 WARMUP_CALL = Call(tuple(Note(p, 4 * i, 4) for i, p in enumerate((60, 64, 67, 72))), 16, 80, 0, 4)
@@ -186,8 +188,10 @@ def panic(output: str, backend: str | None, channels: list[int]) -> int:
     use_backend(backend)
     name = match_port(output, mido.get_output_names(), "output")
     with mido.open_output(name) as port:
-        for msg in panic_messages([c - 1 for c in channels]):
+        for count, msg in enumerate(panic_messages([c - 1 for c in channels]), start=1):
             port.send(msg)
+            if count % PANIC_BURST == 0:
+                time.sleep(PANIC_PAUSE_S)  # let JACK/ALSA drain a burst: ~300 messages can overrun a period
         time.sleep(OUTPUT_DRAIN_S)
     log.info("panic sent to %s", name)
     return 0
