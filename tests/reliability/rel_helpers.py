@@ -1,0 +1,200 @@
+"""Shared parts of the reliability tests and ``benchmarks/bench_reliability.py``.
+
+A JACK keyboard (a virtual output port) and a JACK synth (a virtual input port that timestamps what it hears),
+``antiphon serve`` connected to them by name (``--input`` / ``--output``), and /proc readings of the daemon.
+The JACK server, the daemon subprocess and the small model come from the daemon tests' harness.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mido
+
+HERE = Path(__file__).resolve().parent
+DAEMON_TESTS = HERE.parent / "daemon"
+if str(DAEMON_TESTS) not in sys.path:
+    sys.path.insert(0, str(DAEMON_TESTS))
+
+from harness import JACK_BACKEND, ROOT, Daemon, JackServer, unmatched_note_ons  # noqa: E402
+
+from daemon.ports import close_input  # noqa: E402
+
+
+def _daemon_fixtures():
+    spec = importlib.util.spec_from_file_location("antiphon_daemon_test_fixtures", DAEMON_TESTS / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_daemon_artifact = _daemon_fixtures().make_daemon_artifact
+__all__ = ["ROOT", "Daemon", "JackServer", "make_daemon_artifact", "unmatched_note_ons"]
+
+KEYBOARD = "relkbd"
+SYNTH = "relsynth"
+STEP_S = 0.125  # a 16th at 120 bpm
+ALL_NOTES_OFF = 123
+ALL_SOUND_OFF = 120
+SUSTAIN = 64
+
+
+def backend() -> mido.Backend:
+    return mido.Backend(JACK_BACKEND, load=True)
+
+
+class Keyboard:
+    """A JACK client with one MIDI output port, ``relkbd:keys``; the daemon's ``--input relkbd``."""
+
+    def __init__(self):
+        self.port = backend().open_output("keys", virtual=True, client_name=KEYBOARD)
+
+    def send(self, msg: mido.Message) -> None:
+        self.port.send(msg)
+
+    def send_raw(self, data: list[int]) -> None:
+        """Bytes as they are, without mido's range checks (out-of-range data bytes, stray status bytes)."""
+        self.port._rt.send_message(data)
+
+    def play(self, events: list[tuple[float, mido.Message]], t0: float, until: float = float("inf")) -> float:
+        """Send each (seconds, message) at ``t0 + seconds``; stop before ``until``; returns the last send time."""
+        last = t0
+        for t, msg in events:
+            target = t0 + t
+            if target >= until:
+                break
+            while (remaining := target - time.monotonic()) > 0:
+                time.sleep(min(remaining, 0.001) if remaining < 0.002 else remaining - 0.001)
+            self.port.send(msg)
+            last = time.monotonic()
+        return last
+
+    def close(self) -> None:
+        self.port.close()
+
+
+class Synth:
+    """A JACK client with one MIDI input port, ``relsynth:sound``; timestamps everything it receives."""
+
+    def __init__(self):
+        self.received: list[tuple[float, mido.Message]] = []
+        self.port = backend().open_input("sound", virtual=True, client_name=SYNTH, callback=self._heard)
+
+    def _heard(self, msg: mido.Message) -> None:
+        self.received.append((time.monotonic(), msg))
+
+    def note_ons(self, since: float = float("-inf")) -> list[tuple[float, mido.Message]]:
+        return [(t, m) for t, m in list(self.received) if t >= since and m.type == "note_on" and m.velocity > 0]
+
+    def wait_for(self, predicate, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.005)
+        return predicate()
+
+    def close(self) -> None:
+        close_input(self.port)
+
+
+def start_daemon(jack: JackServer, model: Path, tmp: Path, *args: str, extra_env: dict | None = None) -> Daemon:
+    """``antiphon serve`` connected by name to the keyboard and synth (the harness's ``--virtual`` turned off)."""
+    return Daemon(["--no-virtual", "--input", KEYBOARD, "--output", SYNTH, "--model", str(model),
+                   "--random-seed", "3", "--log-level", "INFO", *args], jack.env, tmp, extra_env=extra_env)
+
+
+def phrase(pitches, note_s: float = 0.25, gate: float = 0.9, velocity: int = 90) -> list[tuple[float, mido.Message]]:
+    events = []
+    for i, pitch in enumerate(pitches):
+        events.append((i * note_s, mido.Message("note_on", note=pitch, velocity=velocity)))
+        events.append((i * note_s + gate * note_s, mido.Message("note_off", note=pitch, velocity=0)))
+    return sorted(events, key=lambda e: e[0])
+
+
+def silence_report(received: list[tuple[float, mido.Message]], stopped_at: float) -> dict:
+    """Stuck notes and how long after ``stopped_at`` the last note-off and the CC 123 / CC 120 / CC 64=0 came."""
+    def last(pred) -> float | None:
+        times = [t for t, m in received if pred(m)]
+        return max(times) - stopped_at if times else None
+
+    def cc(number: int, value: int | None = None):
+        return lambda m: m.type == "control_change" and m.control == number and (value is None or m.value == value)
+
+    offs = [t for t, m in received if m.type == "note_off" or (m.type == "note_on" and m.velocity == 0)]
+    return {"stuck": unmatched_note_ons(received),
+            "note_ons": sum(1 for _, m in received if m.type == "note_on" and m.velocity > 0),
+            "last_off_s": max(offs) - stopped_at if offs else None,
+            "cc123_s": last(cc(ALL_NOTES_OFF)), "cc120_s": last(cc(ALL_SOUND_OFF)),
+            "sustain_off_s": last(cc(SUSTAIN, 0))}
+
+
+FAULT_RE = re.compile(r"raising in the live loop at monotonic ([0-9.]+)")
+
+
+def fault_time(output: str) -> float | None:
+    found = FAULT_RE.search(output)
+    return float(found.group(1)) if found else None
+
+
+# -- /proc readings ---------------------------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def thread_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:["):-1]))
+    return inodes
+
+
+NET_TABLES = ("tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6", "unix", "netlink", "packet")
+
+
+def socket_kinds(pid: int) -> dict[int, str]:
+    """Each socket inode the process holds -> the /proc/<pid>/net table it is listed in ("?" if none)."""
+    owned = socket_inodes(pid)
+    kinds = {inode: "?" for inode in owned}
+    for table in NET_TABLES:
+        path = Path(f"/proc/{pid}/net/{table}")
+        if not path.exists():
+            continue
+        lines = path.read_text().splitlines()[1:]
+        column = {"unix": 6, "packet": 8}.get(table, 9)  # the inode column of each table's layout
+        for line in lines:
+            parts = line.split()
+            if len(parts) > column and parts[column].isdigit() and int(parts[column]) in owned:
+                kinds[int(parts[column])] = table
+    return kinds
+
+
+def jack_connections(jack: JackServer, port: str) -> list[str]:
+    """Ports connected to ``port`` (``jack_lsp -c``)."""
+    out = subprocess.run(["jack_lsp", "-c", port], env=jack.env, capture_output=True, text=True, timeout=10).stdout
+    lines = out.splitlines()
+    return [line.strip() for line in lines[1:] if line.startswith((" ", "\t"))]
