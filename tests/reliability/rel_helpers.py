@@ -198,3 +198,41 @@ def jack_connections(jack: JackServer, port: str) -> list[str]:
     out = subprocess.run(["jack_lsp", "-c", port], env=jack.env, capture_output=True, text=True, timeout=10).stdout
     lines = out.splitlines()
     return [line.strip() for line in lines[1:] if line.startswith((" ", "\t"))]
+
+
+# -- ports that come and go ---------------------------------------------------------------------------------------
+
+KEYBOARD_PORT = f"{KEYBOARD}:keys"
+SYNTH_PORT = f"{SYNTH}:sound"
+
+
+def wait_log(daemon: Daemon, text: str, count: int, timeout_s: float) -> float | None:
+    """Seconds until ``text`` occurs ``count`` times in the daemon's log (``None`` if it did not in time)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if daemon.output().count(text) >= count:
+            return time.monotonic() - started
+        time.sleep(0.01)
+    return None
+
+
+def wait_connected(jack: JackServer, port: str, timeout_s: float) -> float | None:
+    """Seconds until something is connected to ``port`` (``None`` if nothing was within ``timeout_s``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if jack_connections(jack, port):
+            return time.monotonic() - started
+        time.sleep(0.02)
+    return None
+
+
+def bounce(jack: JackServer, daemon: Daemon, kind: str, part, cycle: int, away_s: float, timeout_s: float = 5.0):
+    """Close the keyboard (``kind`` "input") or synth ("output") ``part``, wait until the daemon noticed and
+    ``away_s`` passed, bring it back; returns (the new part, seconds to notice, seconds to reconnect)."""
+    part.close()
+    t_gone = time.monotonic()
+    noticed = wait_log(daemon, f"{kind} port '{KEYBOARD if kind == 'input' else SYNTH}' vanished", cycle, timeout_s)
+    time.sleep(max(0.0, t_gone + away_s - time.monotonic()))
+    new = Keyboard() if kind == "input" else Synth()
+    back = wait_connected(jack, KEYBOARD_PORT if kind == "input" else SYNTH_PORT, timeout_s)
+    return new, (None if noticed is None else noticed), back
