@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from daemon.phrase import Call
 from engine.events import DELIMITER, HOLD, MIDI_PITCH_MAX, MIDI_PITCH_MIN, REST, is_pitch_symbol
@@ -19,11 +19,11 @@ log = logging.getLogger(__name__)
 OCTAVE = 12
 
 
-def fold_pitch(pitch: int) -> int:
-    """A MIDI pitch moved by octaves into 0..127."""
-    while pitch < MIDI_PITCH_MIN:
+def fold_pitch(pitch: int, low: int = MIDI_PITCH_MIN, high: int = MIDI_PITCH_MAX) -> int:
+    """A MIDI pitch moved by octaves into ``low..high`` (0..127 by default; the span must be an octave or more)."""
+    while pitch < low:
         pitch += OCTAVE
-    while pitch > MIDI_PITCH_MAX:
+    while pitch > high:
         pitch -= OCTAVE
     return pitch
 
@@ -42,14 +42,18 @@ def plan_call(call: Call, model: LstmModel) -> ResponsePlan:
 
     Raises ``ValueError`` when the call has no notes or a pitch no octave brings into the vocabulary.
     """
+    # The key shift is under an octave: fold the extremes (a 127 in D major) first so it cannot leave 0..127.
+    notes = [n if n.pitch is None else replace(n, pitch=fold_pitch(n.pitch, MIDI_PITCH_MIN + OCTAVE,
+                                                                   MIDI_PITCH_MAX - OCTAVE))
+             for n in call.notes]
     try:
-        symbols, semitones, key = notes_to_model_key(list(call.notes), model.vocab)
+        symbols, semitones, key = notes_to_model_key(notes, model.vocab)
         return ResponsePlan(symbols, semitones, key_name(*key))
     except ValueError as err:
         if "estimate" not in str(err) or not call.notes:
             raise
     # No key can be told (every pitch class equally long): answer untransposed.
-    return ResponsePlan(fold_into_vocab(encode_notes(call.notes), model.vocab), 0, "unknown")
+    return ResponsePlan(fold_into_vocab(encode_notes(notes), model.vocab), 0, "unknown")
 
 
 class Response:

@@ -236,3 +236,64 @@ def bounce(jack: JackServer, daemon: Daemon, kind: str, part, cycle: int, away_s
     new = Keyboard() if kind == "input" else Synth()
     back = wait_connected(jack, KEYBOARD_PORT if kind == "input" else SYNTH_PORT, timeout_s)
     return new, (None if noticed is None else noticed), back
+
+
+# -- floods and garbage -------------------------------------------------------------------------------------------
+
+def garbage_batch(rng, size: int) -> list[list[int]]:
+    """``size`` raw messages: notes (some out of range), lone note-offs, 20-note chords, SysEx, clock, stray bytes."""
+    out: list[list[int]] = []
+    while len(out) < size:
+        kind = rng.integers(10)
+        channel = int(rng.integers(16))
+        if kind < 3:
+            out.append([0x90 | channel, int(rng.integers(128)), int(rng.integers(1, 128))])
+        elif kind == 3:
+            out.append([0x80 | channel, int(rng.integers(128)), 0])  # note-off, usually without its note-on
+        elif kind == 4:
+            base = int(rng.integers(30, 90))
+            out += [[0x90, base + i, 100] for i in range(20)] + [[0x80, base + i, 0] for i in range(20)]
+        elif kind == 5:
+            out.append([0xF0, *rng.integers(0, 128, int(rng.integers(1, 200))).tolist(), 0xF7])
+        elif kind == 6:
+            out += [[0xF8]] * 8 + [[0xFE], [0xFA], [0xFC]]
+        elif kind == 7:  # data bytes out of range, truncated messages, stray status bytes
+            out.append([0x90 | channel, int(rng.integers(128, 256)), int(rng.integers(128, 256))])
+            out.append([int(rng.integers(0x80, 0xF0))])
+            out.append([0xB0 | channel, int(rng.integers(256))])
+        elif kind == 8:
+            out.append([0xB0 | channel, int(rng.integers(128)), int(rng.integers(128))])
+            out.append([0xE0 | channel, int(rng.integers(128)), int(rng.integers(128))])
+        else:
+            out.append([0xC0 | channel, int(rng.integers(128))])
+            out.append([0xD0 | channel, int(rng.integers(128))])
+    return out[:size]
+
+
+def flood(keyboard: Keyboard, rate_per_s: int, seconds: float, rng) -> int:
+    """Send garbage at ``rate_per_s`` raw messages per second for ``seconds``; returns how many were sent."""
+    batch_s = 0.005
+    per_batch = max(1, round(rate_per_s * batch_s))
+    sent, started = 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        for data in garbage_batch(rng, per_batch):
+            try:
+                keyboard.send_raw(data)
+            except Exception:  # rtmidi refuses some malformed byte strings itself; the rest go out
+                continue
+            sent += 1
+        ahead = (sent / rate_per_s) - (time.monotonic() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+    for note in range(128):  # the flood ends with every key released (as a keyboard's own panic would)
+        keyboard.send_raw([0x80, note, 0])
+    return sent
+
+
+LATENESS_RE = re.compile(r"lateness p50 ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms")
+
+
+def lateness_ms(output: str) -> tuple[float, float, float] | None:
+    """(p50, p99, max) step lateness in ms from the daemon's stop line."""
+    found = LATENESS_RE.search(output)
+    return tuple(float(x) for x in found.groups()) if found else None
