@@ -109,7 +109,8 @@ def compare_modes(model_dir: Path, dataset_dir: Path, split: str, max_songs: int
     for number in chosen:
         indices = model.vocab.encode(dataset.songs[number])
         for mode in totals:
-            totals[mode].append(_song_nll(model.predictor(mode), indices, length, delimiter))
+            # The raw LSTM in both modes (the song cache works with the stateful predictor only).
+            totals[mode].append(_song_nll(model.predictor(mode, cache=False), indices, length, delimiter))
     out = {"songs": len(chosen), "split": split, "sequence_length": length}
     for mode, per_song in totals.items():
         every = np.concatenate(per_song)
