@@ -61,6 +61,11 @@ class StepClock:
         self.t0 = at - position * self.period_s
         self.epoch += 1
 
+    def align(self, t: float, position: float) -> None:
+        """Move the grid (same tempo) so that time ``t`` is at grid position ``position`` (steps)."""
+        self.t0 = float(t) - position * self.period_s
+        self.epoch += 1
+
     def wait_until(self, t: float) -> None:
         """Sleep until ``t``; returns at once if it has passed."""
         remaining = t - self.now()

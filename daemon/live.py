@@ -107,8 +107,6 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     notifier = Notifier()
     model = LstmModel.load(resolve_model(config.model))
-    if config.clock == "external":
-        raise ValueError("following an external MIDI clock (--clock external) is not implemented yet")
     backend = use_backend(config.backend)
     responder = Responder(model, make_sampler(model, config), config.mode)
     warm_up(responder)

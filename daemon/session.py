@@ -18,6 +18,7 @@ import mido
 
 from daemon.clock import StepClock
 from daemon.config import ServeConfig, steps_per_bar
+from daemon.midiclock import FOLLOWED_TYPES, ClockFollower
 from daemon.phrase import Call, CallListener
 from daemon.player import NotePlayer
 from daemon.response import Responder, Response, count_notes
@@ -61,11 +62,17 @@ class Session:
         self._velocity = 0
         self._exchange: dict = {}
         self.exchanges: list[dict] = []  # one summary per answered call (for logs, tests and benchmarks)
+        # --clock external: the master's clock sets tempo and bar 1, and its transport gates the responses.
+        self.follower = ClockFollower(clock) if config.clock == "external" else None
 
     # -- input ----------------------------------------------------------------------------------------------
 
     def handle(self, t: float, msg: mido.Message) -> None:
         """One input message received at time ``t`` (seconds on the clock's ``now`` scale)."""
+        if self.follower is not None and msg.type in FOLLOWED_TYPES:
+            if self.follower.handle(t, msg) == "stop" and self.response is not None:
+                self._end_response(barged=True)  # transport stopped: silence at once
+            return
         if not hasattr(msg, "channel") or (self.in_channel is not None and msg.channel != self.in_channel):
             return
         if msg.type == "note_on" and msg.velocity > 0:
@@ -84,7 +91,7 @@ class Session:
             log.info("barge-in: response stopped after %d of %d steps", len(self.response.symbols),
                      self.response.length_steps)
             self._end_response(barged=True)
-        if not self.listener.active and self.anchor_on_call:
+        if not self.listener.active and self.anchor_on_call and self.follower is None:
             self.clock.anchor(t)
         if self.config.passthrough:
             self.echo.note_on(self.out_channel, msg.note, msg.velocity)
@@ -113,6 +120,8 @@ class Session:
 
     def tick(self, step: int) -> None:
         """Grid ``step`` is due now: end the phrase or play the response's symbol for this step."""
+        if self.follower is not None and not self.follower.running:
+            return  # the master's transport is stopped: no response starts or plays
         if self.response is None and self.listener.is_ended(step):
             self._start_response(step)
         if self.response is not None:
