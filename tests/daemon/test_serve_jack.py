@@ -201,3 +201,22 @@ def test_panic_and_ports_commands_reach_a_jack_port(jack, tmp_path):
                               "--backend", "jack"], cwd=ROOT, env=jack.env, capture_output=True, text=True,
                              timeout=30)
     assert missing.returncode == 2 and "no output port matches" in missing.stderr
+
+
+def test_follows_an_external_midi_clock(serve):
+    daemon, client = serve("--clock", "external", "--phrase-end-steps", "8")
+    bpm = 100.0
+    pulse_s = 60.0 / (bpm * 24)
+    t0 = time.monotonic() + 0.2
+    clock = [(0.0, mido.Message("start"))] + [(k * pulse_s, mido.Message("clock")) for k in range(int(9.0 / pulse_s))]
+    quarter = 60.0 / bpm
+    call = phrase_events([63, 67, 70, 72], start_s=4 * quarter, note_s=quarter)  # bar 2 of the master
+    client.play(sorted(clock + call, key=lambda e: e[0]), t0)
+    ons = client.notes("note_on")
+    assert ons, daemon.output()
+    assert "external clock: start" in daemon.output()
+    step_s = quarter / 4
+    errors = [min(((t - t0) / step_s) % 1.0, 1.0 - ((t - t0) / step_s) % 1.0) * step_s for t, _ in ons]
+    assert np.median(errors) <= GRID_MEDIAN_S, errors  # on the master's 100-bpm grid, counted from its start
+    assert daemon.terminate() == 0
+    assert not unmatched_note_ons(client.received)
