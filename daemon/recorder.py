@@ -26,6 +26,7 @@ JOURNAL_SUFFIX = ".journal"
 JOURNAL_FORMAT = "antiphon-journal"
 JOURNAL_VERSION = 1
 TRACK_NAMES = ("call", "response")
+NOTE_TYPES = ("note_on", "note_off")
 TICKS_PER_BEAT = 480
 SYNC_INTERVAL_S = 1.0
 WRITE_INTERVAL_S = 0.1
@@ -178,6 +179,8 @@ class SessionRecorder:
         """Note one message (``t`` in seconds on the live clock); the writer thread journals it."""
         if self._failed:
             return
+        if self._writer is None and msg.type not in NOTE_TYPES:
+            return  # a file starts at a note: the silence an idle daemon sends when stopped is not a session
         if self._writer is None:
             self.path = self._new_path()
             self._events = []

@@ -297,3 +297,53 @@ def lateness_ms(output: str) -> tuple[float, float, float] | None:
     """(p50, p99, max) step lateness in ms from the daemon's stop line."""
     found = LATENESS_RE.search(output)
     return tuple(float(x) for x in found.groups()) if found else None
+
+
+# -- recordings ---------------------------------------------------------------------------------------------------
+
+def recorded_notes(path: Path) -> dict[str, list[tuple[float, int]]]:
+    """(seconds from the file's start, pitch) of every note-on on the call and response tracks."""
+    midi = mido.MidiFile(path)
+    tempo = next((m.tempo for m in midi.tracks[0] if m.type == "set_tempo"), 500000)
+    out = {}
+    for track in midi.tracks[1:]:
+        ticks, notes = 0, []
+        for m in track:
+            ticks += m.time
+            if m.type == "note_on" and m.velocity > 0:
+                notes.append((mido.tick2second(ticks, midi.ticks_per_beat, tempo), m.note))
+        out[track.name] = notes
+    return out
+
+
+def killed_session(jack: JackServer, model: Path, tmp: Path, record: Path, first_pitch: int, kill_after_s: float):
+    """One session killed with SIGKILL ``kill_after_s`` after its call starts (the next start recovers it).
+
+    Returns (note-ons sent [(t, pitch)], note-ons heard [(t, pitch)], kill time); times on the monotonic clock.
+    """
+    keyboard, synth = Keyboard(), Synth()
+    daemon = start_daemon(jack, model, tmp, "--phrase-end-steps", "4", "--response-bars", "2",
+                          "--record", str(record))
+    try:
+        t0 = time.monotonic() + 0.1
+        events = phrase([first_pitch, 60, 62, 64])  # 1 s; the response starts half a second after it
+        kill_at = t0 + kill_after_s
+        keyboard.play(events, t0, until=kill_at)
+        while time.monotonic() < kill_at:
+            time.sleep(0.001)
+        daemon.proc.kill()
+        killed = time.monotonic()
+        daemon.proc.wait(5)
+        sent = [(t0 + t, m.note) for t, m in events if t0 + t < killed and m.type == "note_on"]
+        heard = [(t, m.note) for t, m in synth.note_ons()]
+        return sent, heard, killed
+    finally:
+        daemon.close()
+        keyboard.close()
+        synth.close()
+
+
+def lost_seconds(sent: list[tuple[float, int]], recorded: list[tuple[float, int]], killed: float) -> float:
+    """How far before the kill the oldest note-on missing from the recording was (0 when none is missing)."""
+    missing = sent[len(recorded):] if [p for _, p in sent[:len(recorded)]] == [p for _, p in recorded] else sent
+    return max((killed - t for t, _ in missing), default=0.0)
