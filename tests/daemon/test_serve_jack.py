@@ -216,7 +216,11 @@ def test_follows_an_external_midi_clock(serve):
     assert ons, daemon.output()
     assert "external clock: start" in daemon.output()
     step_s = quarter / 4
-    errors = [min(((t - t0) / step_s) % 1.0, 1.0 - ((t - t0) / step_s) % 1.0) * step_s for t, _ in ons]
-    assert np.median(errors) <= GRID_MEDIAN_S, errors  # on the master's 100-bpm grid, counted from its start
+    # On the master's 100-bpm grid: every note-on at the same phase of its 16ths, up to JACK's period jitter
+    # (the constant latency of the start message and of the notes through JACK is not an error).
+    phases = np.array([((t - t0) / step_s) % 1.0 for t, _ in ons])
+    reference = phases[0]
+    spread = np.abs((phases - reference + 0.5) % 1.0 - 0.5) * step_s
+    assert np.median(spread) <= GRID_MEDIAN_S and spread.max() <= GRID_TOLERANCE_S, spread
     assert daemon.terminate() == 0
     assert not unmatched_note_ons(client.received)
