@@ -1,0 +1,180 @@
+"""``antiphon generate``, ``evaluate`` and ``plot``: the model's melodies, its scores and pictures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from daemon.cli import app
+
+# -- generate -----------------------------------------------------------------------------------------------
+
+
+def _parse_weights(items: list[str]) -> dict[str, float]:
+    """``["r=0.9", "_=1.2"]`` -> {symbol: weight}; a malformed item is a ``BadParameter`` naming it."""
+    weights: dict[str, float] = {}
+    for item in items:
+        symbol, sep, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not sep or not symbol.strip() or not weight >= 0 or weight == float("inf"):
+            raise typer.BadParameter(f"--weight expects SYMBOL=W with W a finite number >= 0, got {item!r}")
+        weights[symbol.strip()] = weight
+    return weights
+
+
+@app.command()
+def generate(
+    seed: Annotated[str, typer.Option(help="Seed symbols in the model's key, e.g. '67 _ 67 _ 65 _ _ _'.")] = "",
+    seed_file: Annotated[Optional[Path], typer.Option(
+        help="Seed from a MIDI file: quantised to the grid (highest note wins), transposed into the model's "
+             "key; the output is transposed back.")] = None,
+    steps: Annotated[int, typer.Option(help="Most symbols (grid steps) to generate; stops early at '/'.")] = 256,
+    temperature: Annotated[float, typer.Option(help="Base sampling temperature.")] = 1.0,
+    weight: Annotated[Optional[list[str]], typer.Option(
+        help="Symbol weight SYMBOL=W (repeatable); default r=0.9, others 1.0.")] = None,
+    fixed_temperature: Annotated[bool, typer.Option(
+        "--fixed-temperature", help="Sample at the base temperature always (no entropy rule).")] = False,
+    random_seed: Annotated[Optional[int], typer.Option(help="Seed of the random generator (reproducible).")] = None,
+    bpm: Annotated[Optional[float], typer.Option(help="Tempo of the written files [default: 120].")] = None,
+    model: Annotated[Optional[Path], typer.Option(
+        help="Model artifact folder (default: the bundled model, engine/bundled/).")] = None,
+    mode: Annotated[Optional[str], typer.Option(help="Predictor: 'stateful' or 'window' (the report's).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="MIDI file to write (seed + continuation).")] = Path(
+        "generated.mid"),
+    musicxml: Annotated[Optional[Path], typer.Option(help="Also write the melody as MusicXML.")] = None,
+    meter: Annotated[str, typer.Option(help="Time signature of the seed (bar positions for the model), or "
+                                            "'none'.")] = "4/4",
+    pickup: Annotated[int, typer.Option(help="Steps of pickup before the seed's first downbeat.")] = 0,
+) -> None:
+    """Continue a seed melody with the model and write it as MIDI (and optionally MusicXML)."""
+    import numpy as np
+
+    from engine.events import DEFAULT_BPM
+    from engine.keyfind import key_name, notes_to_model_key
+    from engine.melody import decode_symbols, transpose_symbols
+    from engine.midifile import read_midi_notes, write_midi
+    from engine.model import DEFAULT_MODE, LstmModel, bundled_model_path
+    from engine.sampler import DEFAULT_WEIGHTS, EntropySampler, SamplerConfig, parse_seed
+    from engine.sampler import generate as generate_symbols
+
+    if seed and seed_file:
+        raise typer.BadParameter("give --seed or --seed-file, not both")
+    if steps < 0:
+        raise typer.BadParameter(f"--steps must be >= 0, got {steps}")
+    if model is None:
+        model = bundled_model_path()
+        if model is None:
+            typer.echo("error: no --model given and no bundled model in engine/bundled/; train one with "
+                       "`antiphon train` and pass --model DIR", err=True)
+            raise typer.Exit(2)
+    weights = {**DEFAULT_WEIGHTS, **_parse_weights(weight or [])}
+    bpm = DEFAULT_BPM if bpm is None else bpm
+    if not bpm > 0:
+        raise typer.BadParameter(f"--bpm must be positive, got {bpm}")
+    try:
+        lstm = LstmModel.load(model)
+        config = SamplerConfig(temperature=temperature, adaptive=not fixed_temperature, weights=weights)
+        sampler = EntropySampler(lstm.vocab, config, np.random.default_rng(random_seed))
+        predictor = lstm.predictor(mode or DEFAULT_MODE)
+        semitones = 0
+        if seed_file is not None:
+            seed_symbols, semitones, key = notes_to_model_key(
+                read_midi_notes(seed_file, steps_per_quarter=lstm.steps_per_quarter), lstm.vocab)
+            typer.echo(f"seed key {key_name(*key)}, transposed {semitones:+d} semitones into the model's key")
+        else:
+            seed_symbols = parse_seed(seed)
+        from engine.meter import meter_from_signature
+
+        segments = meter_from_signature(meter, lstm.steps_per_quarter, pickup)
+        continuation = generate_symbols(predictor, sampler, seed_symbols, steps, segments)
+        melody = transpose_symbols(seed_symbols + continuation, -semitones)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    notes = decode_symbols(melody)
+    write_midi(notes, out, bpm=bpm, steps_per_quarter=lstm.steps_per_quarter)
+    typer.echo(" ".join(melody))
+    typer.echo(f"{len(continuation)} symbols generated after a {len(seed_symbols)}-symbol seed "
+               f"({predictor.mode} mode) -> {out}")
+    if musicxml is not None:
+        from training.export import write_musicxml
+
+        write_musicxml(notes, musicxml, bpm=bpm, steps_per_quarter=lstm.steps_per_quarter)
+        typer.echo(f"MusicXML -> {musicxml}")
+
+
+# -- evaluate ---------------------------------------------------------------------------------------------
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Optional[Path], typer.Option(
+        help="Model artifact folder (default: the bundled model).")] = None,
+    corpus: Annotated[Optional[list[str]], typer.Option(
+        help="Score these songs instead of the model's test split (files, folders or music21 corpus names; "
+             "preprocessed the same way). Repeatable.")] = None,
+    dataset: Annotated[Optional[Path], typer.Option(
+        help="The dataset folder the model was trained on (default: the one its config.json names).")] = None,
+    samples: Annotated[int, typer.Option(
+        help="Melodies to sample per sampler setting (0: likelihood only).")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed for sampling and the bootstrap.")] = 0,
+    mode: Annotated[Optional[str], typer.Option(help="Predictor: 'stateful' or 'window'.")] = None,
+    json_file: Annotated[Optional[Path], typer.Option(
+        "--json", help="Write the JSON report here too.")] = None,
+    markdown: Annotated[Optional[Path], typer.Option(help="Write a markdown report here.")] = None,
+    histograms: Annotated[Optional[Path], typer.Option(
+        help="PNG of melody-statistic histograms, generated vs real (default: beside --markdown).")] = None,
+) -> None:
+    """Score a model on held-out songs next to classical baselines, and judge melodies sampled from it."""
+    import json
+    import shlex
+    import sys
+
+    from engine.model import DEFAULT_MODE, bundled_model_path
+    from training.evaluate import evaluate as run_evaluate
+    from training.report import format_table, json_safe, write_outputs
+
+    model = model or bundled_model_path()
+    if model is None:
+        typer.echo("error: no --model given and no bundled model in engine/bundled/", err=True)
+        raise typer.Exit(2)
+    try:
+        report = run_evaluate(model, dataset=dataset, corpus=corpus, samples=samples, seed=seed,
+                              mode=mode or DEFAULT_MODE, log=lambda line: typer.echo(line, err=True))
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    command = "antiphon " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    written = write_outputs(report, json_path=json_file and str(json_file),
+                            markdown_path=markdown and str(markdown),
+                            histograms_path=histograms and str(histograms), command=command)
+    typer.echo(format_table(report))
+    for kind, path in written.items():
+        typer.echo(f"{kind} -> {path}")
+    typer.echo(json.dumps(json_safe(report)))
+
+
+# -- plot ---------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def plot(
+    midi_file: Annotated[Path, typer.Argument(help="MIDI file: a generated melody or a recorded session.")],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="PNG to write (default: FILE.png).")] = None,
+    title: Annotated[Optional[str], typer.Option(help="Title (default: the file name).")] = None,
+) -> None:
+    """Draw a MIDI file as a piano roll PNG (call and response tracks in two colours)."""
+    from training.plot import plot_piano_roll
+
+    try:
+        path = plot_piano_roll(midi_file, out or midi_file.with_suffix(".png"), title=title)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"piano roll -> {path}")

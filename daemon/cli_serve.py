@@ -1,0 +1,151 @@
+"""``antiphon serve``, ``respond``, ``ports`` and ``panic``: the live daemon and its offline twin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from daemon.cli import _setup_logging, app
+
+# -- daemon -------------------------------------------------------------------------------------------------
+
+
+def _serve_config(config_file: Optional[Path], **values):
+    """Build the daemon's config (defaults < TOML file < command line); a bad value exits with its message."""
+    from daemon.config import build_config
+
+    try:
+        return build_config(config_file, **values)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
+@app.command()
+def serve(
+    model: Annotated[Optional[str], typer.Option(help="Model artifact folder (default: the bundled model).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML file with any of these options (CLI wins).")] = None,
+    input: Annotated[Optional[str], typer.Option(help="Input port: case-insensitive part of its name.")] = None,
+    output: Annotated[Optional[str], typer.Option(help="Output port: case-insensitive part of its name.")] = None,
+    virtual: Annotated[Optional[bool], typer.Option(
+        "--virtual/--no-virtual", help="Create ports named 'antiphon in' / 'antiphon out'.")] = None,
+    backend: Annotated[Optional[str], typer.Option(
+        help="alsa or jack (default: ALSA where /dev/snd/seq exists, else JACK).")] = None,
+    bpm: Annotated[Optional[float], typer.Option(help="Tempo of the grid (default 120).")] = None,
+    input_channel: Annotated[Optional[int], typer.Option(help="Listen on this channel only (1-16).")] = None,
+    output_channel: Annotated[Optional[int], typer.Option(help="Play on this channel (1-16, default 1).")] = None,
+    phrase_end_steps: Annotated[Optional[int], typer.Option(
+        help="Silent grid steps that end a phrase (default 16 = one bar).")] = None,
+    phrase_end_cc: Annotated[Optional[int], typer.Option(help="Controller that ends a phrase at once.")] = None,
+    response_bars: Annotated[Optional[int], typer.Option(help="Response length in bars (default: call's).")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Base sampling temperature (default 1.0).")] = None,
+    temperature_cc: Annotated[Optional[int], typer.Option(help="Controller setting temperature 0.1-2.0.")] = None,
+    tempo_cc: Annotated[Optional[int], typer.Option(help="Controller setting tempo 40-240 bpm.")] = None,
+    panic_cc: Annotated[Optional[int], typer.Option(help="Controller that silences everything.")] = None,
+    passthrough: Annotated[Optional[bool], typer.Option(
+        "--passthrough/--no-passthrough", help="Echo the player's notes to the output.")] = None,
+    clock: Annotated[Optional[str], typer.Option(help="internal, or external (follow MIDI clock).")] = None,
+    send_clock: Annotated[Optional[bool], typer.Option("--send-clock/--no-send-clock", help="Send MIDI clock.")] = None,
+    record: Annotated[Optional[str], typer.Option(help="Folder for session recordings (MIDI files).")] = None,
+    log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
+    mode: Annotated[Optional[str], typer.Option(help="Predictor: stateful or window.")] = None,
+    random_seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler's random generator.")] = None,
+    realtime_priority: Annotated[Optional[int], typer.Option(
+        help="SCHED_FIFO priority 1-99 for the live loop where permitted (tighter timing on a busy machine).")] = None,
+) -> None:
+    """Listen on a MIDI input; answer each phrase with a continuation on the output, on the beat."""
+    import time
+
+    started = time.monotonic()
+    values = {k: v for k, v in locals().items() if k not in ("config", "started", "time")}
+    cfg = _serve_config(config, **values)
+    _setup_logging(cfg.log_level)
+    from daemon.live import serve as run_serve
+
+    try:
+        code = run_serve(cfg, started=started)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    raise typer.Exit(code)
+
+
+@app.command()
+def respond(
+    call: Annotated[Path, typer.Argument(help="MIDI file holding the call (one or more phrases).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="MIDI file to write.")] = Path("response.mid"),
+    model: Annotated[Optional[str], typer.Option(help="Model artifact folder (default: the bundled model).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML file with serve options (CLI wins).")] = None,
+    bpm: Annotated[Optional[float], typer.Option(help="Grid tempo (default: the file's tempo, else 120).")] = None,
+    phrase_end_steps: Annotated[Optional[int], typer.Option(help="Silent steps that end a phrase.")] = None,
+    response_bars: Annotated[Optional[int], typer.Option(help="Response length in bars (default: call's).")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Base sampling temperature.")] = None,
+    mode: Annotated[Optional[str], typer.Option(help="Predictor: stateful or window.")] = None,
+    random_seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler's random generator.")] = None,
+    with_call: Annotated[bool, typer.Option("--with-call", help="Write the call and the response as tracks.")] = False,
+    log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
+) -> None:
+    """Answer the phrases of a MIDI file offline: the live session logic on a simulated clock, no ports."""
+    cfg = _serve_config(config, model=model, bpm=bpm, phrase_end_steps=phrase_end_steps,
+                        response_bars=response_bars, temperature=temperature, mode=mode,
+                        random_seed=random_seed, log_level=log_level)
+    _setup_logging(cfg.log_level)
+    from daemon.live import resolve_model
+    from daemon.offline import respond_file
+    from engine.model import LstmModel
+
+    try:
+        result = respond_file(call, out, LstmModel.load(resolve_model(cfg.model)), cfg, with_call=with_call,
+                              bpm_from_file=bpm is None)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    for ex in result.exchanges:
+        typer.echo(f"call {ex['call_steps']} steps in {ex['key']} -> response {ex['response_steps']} steps, "
+                   f"{ex['response_notes']} notes")
+    typer.echo(f"{len(result.exchanges)} response(s) -> {out}")
+
+
+@app.command()
+def ports(
+    backend: Annotated[Optional[str], typer.Option(help="Only this backend: alsa or jack.")] = None,
+) -> None:
+    """List MIDI input and output ports for each backend."""
+    from daemon.ports import BACKENDS, port_names
+
+    for name in [backend] if backend else list(BACKENDS):
+        try:
+            inputs, outputs = port_names(name)
+        except ValueError as err:
+            typer.echo(f"{name}: unavailable ({err})")
+            continue
+        typer.echo(f"{name} inputs:  " + (", ".join(inputs) or "none"))
+        typer.echo(f"{name} outputs: " + (", ".join(outputs) or "none"))
+
+
+@app.command()
+def panic(
+    output: Annotated[Optional[str], typer.Option(help="Output port: case-insensitive part of its name.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="alsa or jack (default as for serve).")] = None,
+    channel: Annotated[Optional[list[int]], typer.Option(
+        help="Channel(s) 1-16 for note-offs (repeatable; default: the config's output channel, else 1).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Take output, backend and channel from this TOML.")] = None,
+) -> None:
+    """Silence a synth: note-offs, sustain off, all notes off (CC 123), all sound off (CC 120) on all channels."""
+    from daemon.live import panic as send_panic
+
+    _setup_logging("INFO")
+    cfg = _serve_config(config, output=output, backend=backend)
+    if cfg.output is None:
+        typer.echo("error: no output port: give --output NAME or a --config with 'output'", err=True)
+        raise typer.Exit(2)
+    channels = channel or [cfg.output_channel]
+    if any(not 1 <= c <= 16 for c in channels):
+        raise typer.BadParameter(f"--channel must be 1..16, got {channels}")
+    try:
+        send_panic(cfg.output, cfg.backend, channels)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
