@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, replace
 
 from daemon.phrase import Call
-from engine.events import DELIMITER, HOLD, MIDI_PITCH_MAX, MIDI_PITCH_MIN, REST, is_pitch_symbol
+from engine.events import DELIMITER, HOLD, MIDI_PITCH_MAX, MIDI_PITCH_MIN, OCTAVE, REST, is_pitch_symbol
 from engine.keyfind import fold_into_vocab, key_name, notes_to_model_key
 from engine.melody import encode_notes
 from engine.meter import COMMON_TIME, bar_positions
@@ -16,7 +16,6 @@ from engine.sampler import EntropySampler, pad_seed
 
 log = logging.getLogger(__name__)
 
-OCTAVE = 12
 
 
 def fold_pitch(pitch: int, low: int = MIDI_PITCH_MIN, high: int = MIDI_PITCH_MAX) -> int:

@@ -15,6 +15,7 @@ SPECIAL_SYMBOLS = (REST, HOLD, DELIMITER)
 
 MIDI_PITCH_MIN = 0
 MIDI_PITCH_MAX = 127
+OCTAVE = 12  # semitones
 
 # Quarter lengths a song may use and still be kept (the report's accepted set).
 DEFAULT_ACCEPTED_DURATIONS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)

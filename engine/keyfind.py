@@ -14,14 +14,13 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine.events import Note, is_pitch_symbol
+from engine.events import OCTAVE, Note, is_pitch_symbol
 from engine.melody import encode_notes, transpose_symbols
 from engine.vocab import Vocab
 
 MAJOR = "major"
 MINOR = "minor"
 PITCH_CLASSES = 12
-OCTAVE = 12
 PITCH_CLASS_NAMES = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")
 
 # Krumhansl & Kessler (1982) probe-tone ratings, tonic first.

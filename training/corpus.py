@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import DEFAULT_ACCEPTED_DURATIONS, MIDI_PITCH_MAX, MIDI_PITCH_MIN, STEPS_PER_QUARTER, Note
+from engine.keyfind import MAJOR, MINOR, key_name, transposition_to_model_key
 from engine.melody import encode_notes
 
 SUFFIXES = {".krn": "humdrum", ".abc": "abc", ".mid": "midi", ".midi": "midi", ".xml": "musicxml",
@@ -42,8 +43,6 @@ MAX_MIDI_QUARTERS = 16_384
 DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
 
 _TUNE_START = re.compile(r"(?m)^(?=X:)")
-MAJOR, MINOR = "major", "minor"
-PITCH_CLASS_NAMES = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")
 
 
 @dataclass(frozen=True)
@@ -212,14 +211,14 @@ def extract_song(score: Any, settings: Settings) -> dict[str, Any]:
         return {"status": "skipped", "reason": NO_MELODY, "detail": "only rests"}
     notes = _skyline(sounding, total_steps)
     key = _analyse_key(part)
-    shift = transposition_to_c(key[0], key[1])
+    shift = transposition_to_model_key(*key)
     pitches = [n.pitch for n in notes if n.pitch is not None]
     if min(pitches) + shift < MIDI_PITCH_MIN or max(pitches) + shift > MIDI_PITCH_MAX:
         return {"status": "skipped", "reason": OUT_OF_RANGE, "detail": "transposed pitch leaves 0..127"}
     shifted = [Note(None if n.pitch is None else n.pitch + shift, n.start_step, n.length_steps) for n in notes]
     title = score.metadata.title if score.metadata is not None and score.metadata.title else ""
     return {"status": "kept", "symbols": encode_notes(shifted), "title": title, "meter": _meter(part, settings),
-            "key": f"{PITCH_CLASS_NAMES[key[0]]} {key[1]}", "transpose": shift}
+            "key": key_name(*key), "transpose": shift}
 
 
 def _skyline(sounding: list[tuple[int, int, int, bool]], total_steps: int) -> list[Note]:
@@ -274,13 +273,6 @@ def _meter(part: Any, settings: Settings) -> list[list[int]]:
 def _analyse_key(part: Any) -> tuple[int, str]:
     key = part.analyze("key")
     return key.tonic.pitchClass, (MINOR if key.mode == MINOR else MAJOR)
-
-
-def transposition_to_c(tonic_pc: int, mode: str) -> int:
-    """Semitones taking a key to C major (major) or A minor (minor), the nearest way (-5..+6)."""
-    target = 9 if mode == MINOR else 0
-    shift = (target - tonic_pc) % 12
-    return shift - 12 if shift > 6 else shift
 
 
 def process_item(item: Item, settings: Settings) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ import mido
 import pytest
 
 from engine.events import DEFAULT_ACCEPTED_DURATIONS
+from engine.keyfind import transposition_to_model_key
 from training.corpus import (
     DURATION,
     NO_MELODY,
@@ -15,7 +16,6 @@ from training.corpus import (
     process_item,
     resolve_sources,
     split_items,
-    transposition_to_c,
 )
 
 
@@ -44,7 +44,7 @@ def test_quarter_note_on_63_is_63_hold_hold_hold():
     ("K:Bb", 10, "major", 2),
 ])
 def test_songs_are_transposed_to_c_major_or_a_minor(key_line, tonic_pc, mode, shift):
-    assert transposition_to_c(tonic_pc, mode) == shift
+    assert transposition_to_model_key(tonic_pc, mode) == shift
     # An arpeggio-heavy tune that leaves no doubt about its key.
     from music21 import key as m21key
     k = m21key.Key(key_line[2:].replace("m", "").replace("b", "-").lower() if mode == "minor"
