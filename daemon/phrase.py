@@ -87,6 +87,14 @@ class CallListener:
             self._close(pitch, self._step(position))
             self.version += 1
 
+    def release_all(self, position: float) -> None:
+        """Every key came up at grid ``position`` (the keyboard sent All Notes Off or All Sound Off)."""
+        if self.active and self._sounding:
+            step = self._step(position)
+            for pitch in list(self._sounding):
+                self._close(pitch, step)
+            self.version += 1
+
     def _close(self, pitch: int, end_step: int) -> None:
         onset = self._sounding.pop(pitch)
         self._spans.append((onset, max(end_step, onset + 1), pitch))

@@ -20,7 +20,7 @@ from daemon.clock import StepClock
 from daemon.config import ServeConfig, steps_per_bar
 from daemon.midiclock import FOLLOWED_TYPES, ClockFollower
 from daemon.phrase import Call, CallListener
-from daemon.player import NotePlayer
+from daemon.player import ALL_NOTES_OFF, ALL_SOUND_OFF, NotePlayer
 from daemon.response import Responder, Response, count_notes
 from engine.events import HOLD, REST
 
@@ -99,7 +99,13 @@ class Session:
 
     def _control(self, t: float, msg: mido.Message) -> None:
         cfg = self.config
-        if msg.control == cfg.phrase_end_cc and msg.value >= CC_ON and self.listener.active:
+        if msg.control in (ALL_NOTES_OFF, ALL_SOUND_OFF):  # the keyboard let go of everything
+            self._record(CALL_TRACK, t, msg)
+            self.listener.release_all(self.clock.position(t))
+            if cfg.passthrough:
+                for channel, note in sorted(self.echo.sounding):
+                    self.echo.note_off(channel, note)
+        elif msg.control == cfg.phrase_end_cc and msg.value >= CC_ON and self.listener.active:
             self.listener.end_now()
             self._prepare(self.clock.step_after(t))
         elif msg.control == cfg.temperature_cc:

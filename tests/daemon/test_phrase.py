@@ -96,3 +96,14 @@ def test_stray_note_offs_and_restrikes():
 def test_bad_settings():
     with pytest.raises(ValueError, match="phrase_end_steps"):
         CallListener(phrase_end_steps=0)
+
+
+def test_all_notes_off_from_the_keyboard_releases_every_held_key():
+    listener = CallListener(phrase_end_steps=4)
+    listener.note_on(60, 80, 0.0)
+    listener.note_on(64, 80, 1.0)
+    listener.release_all(3.0)  # CC 123: the note-offs will never come
+    assert not listener.sounding
+    assert not listener.is_ended(6)
+    assert listener.is_ended(7)  # four silent steps after the release, as after note-offs
+    assert listener.finish(7).notes == (Note(60, 0, 1), Note(64, 1, 2))

@@ -113,6 +113,17 @@ def test_controllers_end_the_phrase_set_temperature_and_tempo(daemon_model):
     assert slow.bpm == pytest.approx(40.0)
 
 
+def test_all_notes_off_from_the_keyboard_ends_held_notes_and_the_phrase(daemon_model):
+    held = [(0.0, mido.Message("note_on", note=63, velocity=80)), (0.5, mido.Message("note_on", note=67, velocity=80))]
+    cfg = replace(CONFIG, passthrough=True)
+    [stuck] = respond_events(held, daemon_model, cfg).exchanges  # no note-off ever: cut at the maximum length
+    assert stuck["phrase_end_step"] > 100
+    released = respond_events(held + [(1.0, mido.Message("control_change", control=123, value=0))], daemon_model, cfg)
+    [exchange] = released.exchanges
+    assert exchange["phrase_end_step"] == 8 + cfg.phrase_end_steps  # silence counted from the CC (step 8)
+    assert not unmatched_note_ons(released.response)
+
+
 def test_the_response_is_computed_one_step_ahead(daemon_model):
     sim = SimulatedTime(0.0)
     clock = StepClock(120, 4, now=sim.now, sleep=sim.sleep, t0=0.0)
