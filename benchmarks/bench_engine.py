@@ -110,7 +110,7 @@ def compare_modes(model_dir: Path, dataset_dir: Path, split: str, max_songs: int
         indices = model.vocab.encode(dataset.songs[number])
         for mode in totals:
             # The raw LSTM in both modes (the song cache works with the stateful predictor only).
-            totals[mode].append(_song_nll(model.predictor(mode, cache=False), indices, length, delimiter))
+            totals[mode].append(_song_nll(model.predictor(mode, cache=False, events=False), indices, length, delimiter))
     out = {"songs": len(chosen), "split": split, "sequence_length": length}
     for mode, per_song in totals.items():
         every = np.concatenate(per_song)

@@ -120,6 +120,9 @@ def train(
                                                  "memory input; needs meters in the dataset).")] = True,
     song_cache: Annotated[bool, typer.Option("--song-cache/--no-song-cache",
                                              help="Tune the engine's neural song cache on validation.")] = True,
+    event_model: Annotated[bool, typer.Option("--event-model/--no-event-model",
+                                              help="Fit the IDyOM-style event model and tune its mixture with "
+                                                   "the LSTM on validation.")] = True,
     progress: Annotated[bool, typer.Option(help="Show Keras progress bars.")] = False,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
@@ -133,7 +136,7 @@ def train(
                            seed=seed, patience=patience, threads=threads, verbose=1 if progress else 0,
                            max_seconds=None if max_minutes is None else max_minutes * 60.0,
                            strategy=strategy, input_pipeline=input_pipeline, cpu_devices=cpu_devices,
-                           positions=positions, cache=song_cache)
+                           positions=positions, cache=song_cache, events=event_model)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
@@ -150,17 +153,19 @@ def train(
 def tune_cache_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model folder written by `antiphon train`.")],
     data: Annotated[Optional[Path], typer.Option(help="Dataset folder (default: the one the model names).")] = None,
+    event_model: Annotated[bool, typer.Option("--event-model/--no-event-model",
+                                              help="Then fit and tune the event model.")] = True,
 ) -> None:
-    """Tune the model's neural cache (short-term memory of the current song) on its validation songs."""
-    from training.cache_tune import tune_artifact
+    """Tune the model's memory of the current song on its validation songs: the neural cache, then the
+    IDyOM-style event model mixed into the LSTM."""
+    from training.cache_tune import tune_song_memory
 
     try:
-        result = tune_artifact(str(model), None if data is None else str(data))
+        lines = tune_song_memory(str(model), None if data is None else str(data), events=event_model)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
-    typer.echo(f"cache lam {result['lam']:.2f}, theta {result['theta']:.2f}: validation loss per symbol "
-               f"{result['val_loss_without']:.4f} -> {result['val_loss']:.4f} ({model / 'config.json'})")
+    typer.echo("\n".join(lines) + f" ({model / 'config.json'})")
 
 
 # Commands defined in their own modules register themselves on ``app`` when imported.

@@ -1,5 +1,7 @@
 """The self-describing model artifact: ``weights.npz``, ``vocab.json`` and ``config.json`` in one folder.
 
+A model with an event model (config ``event_model``, ``engine/mixture.py``) also has ``events.json``.
+
 Weights are plain float arrays in an ``.npz`` read with ``allow_pickle=False``; the architecture is rebuilt
 from ``config.json``, so nothing in the folder is ever executed. Names and shapes (U units, V symbols, gate
 order i, f, c, o as in Keras)::
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.mixture import EVENTS_FILE, MixConfig, check_events
 from engine.vocab import Vocab
 
 FORMAT = "antiphon-lstm"
@@ -41,6 +44,8 @@ class Artifact:
     config: dict[str, Any]
     vocab: Vocab
     weights: dict[str, np.ndarray] = field(repr=False)
+    # The event model's alphabet and long-term songs (``events.json``, see engine/mixture.py), if it has one.
+    events: tuple[list[str], list[list[int]]] | None = field(default=None, repr=False)
 
     @property
     def units(self) -> int:
@@ -135,7 +140,18 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
             raise ValueError(f"{WEIGHTS_FILE}: {name} has shape {weights[name].shape}, expected {shape}")
         if not np.all(np.isfinite(weights[name])):
             raise ValueError(f"{WEIGHTS_FILE}: {name} holds NaN or infinite values")
-    return Artifact(config=config, vocab=vocab, weights=weights)
+    events = None
+    if config.get("event_model") is not None:
+        MixConfig.from_config(config["event_model"])
+        events_path = folder / EVENTS_FILE
+        try:
+            data = json.loads(events_path.read_text(encoding="utf-8"))
+        except FileNotFoundError as err:
+            raise ValueError(f"{folder}: config has an event_model but there is no {EVENTS_FILE}") from err
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{events_path} is not valid JSON: {err}") from err
+        events = check_events(data, vocab, str(events_path))
+    return Artifact(config=config, vocab=vocab, weights=weights, events=events)
 
 
 def _load_weights(path: Path) -> dict[str, np.ndarray]:
@@ -158,6 +174,12 @@ def _load_weights(path: Path) -> dict[str, np.ndarray]:
         raise
     except (OSError, zipfile.BadZipFile, EOFError) as err:
         raise ValueError(f"{path} is not a readable .npz file: {err}") from err
+
+
+def save_events(folder: str | os.PathLike[str], alphabet: list[str], songs: list[list[int]]) -> None:
+    """Write ``events.json``: the event model's alphabet and its long-term songs as token indices."""
+    text = json.dumps({"alphabet": alphabet, "songs": songs}, separators=(",", ":")) + "\n"
+    (Path(folder) / EVENTS_FILE).write_text(text, encoding="utf-8")
 
 
 def save_artifact(path: str | os.PathLike[str], config: dict[str, Any], vocab: Vocab,

@@ -27,6 +27,7 @@ import numpy as np
 from engine.artifact import Artifact, load_artifact
 from engine.cache import CacheConfig
 from engine.events import DELIMITER
+from engine.mixture import EventMixture, MixConfig
 from engine.predictor import STATEFUL, WINDOW, Predictor, StatefulPredictor, WindowPredictor
 from engine.vocab import Vocab
 
@@ -121,6 +122,17 @@ class LstmModel:
         self._padding: list[tuple[np.ndarray, np.ndarray]] | None = None
         # The neural cache tuned for this model (engine/cache.py), used by stateful predictors by default.
         self.cache_config: CacheConfig | None = CacheConfig.from_config(self.config.get("cache"))
+        # The event model mixed into stateful predictions (engine/mixture.py), counted on first use.
+        self.mix_config: MixConfig | None = MixConfig.from_config(self.config.get("event_model"))
+        self._mixture: EventMixture | None = None
+
+    @property
+    def event_mixture(self) -> EventMixture | None:
+        """The model's event model and mixture weights, or ``None`` if it has none."""
+        if self._mixture is None and self.mix_config is not None and self.artifact.events is not None:
+            alphabet, songs = self.artifact.events
+            self._mixture = EventMixture.build(alphabet, songs, self.vocab, self.mix_config)
+        return self._mixture
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LstmModel:
@@ -134,15 +146,17 @@ class LstmModel:
     def __len__(self) -> int:
         return len(self.vocab)
 
-    def predictor(self, mode: str = DEFAULT_MODE, cache: CacheConfig | None | bool = True) -> Predictor:
+    def predictor(self, mode: str = DEFAULT_MODE, cache: CacheConfig | None | bool = True,
+                  events: bool = True) -> Predictor:
         """A fresh predictor (empty history) in ``mode``: ``"stateful"`` or ``"window"``.
 
         ``cache``: ``True`` uses the model's tuned neural cache if it has one (stateful mode only),
-        ``False``/``None`` the raw LSTM, a ``CacheConfig`` that cache.
+        ``False``/``None`` the raw LSTM, a ``CacheConfig`` that cache. ``events``: mix in the model's event
+        model if it has one (stateful mode only).
         """
         if mode == STATEFUL:
             chosen = self.cache_config if cache is True else (cache or None)
-            return StatefulPredictor(self, chosen)
+            return StatefulPredictor(self, chosen, self.event_mixture if events else None)
         if mode == WINDOW:
             if isinstance(cache, CacheConfig):
                 raise ValueError("the neural cache needs the stateful predictor")

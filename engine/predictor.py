@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.cache import CacheConfig, SongCache
+from engine.mixture import EventMixture
 
 if TYPE_CHECKING:
     from engine.model import LstmModel
@@ -74,9 +75,10 @@ class StatefulPredictor(Predictor):
 
     mode = STATEFUL
 
-    def __init__(self, model: LstmModel, cache: CacheConfig | None = None):
+    def __init__(self, model: LstmModel, cache: CacheConfig | None = None, events: EventMixture | None = None):
         super().__init__(model)
         self.cache = None if cache is None else SongCache(cache, model.units, len(model.vocab))
+        self.events = None if events is None else events.new_song()
         self.reset()
 
     def reset(self) -> None:
@@ -86,10 +88,14 @@ class StatefulPredictor(Predictor):
         self._last = None
         if self.cache is not None:
             self.cache.reset()
+        if self.events is not None:
+            self.events.reset()
 
     def _output(self) -> np.ndarray:
         probs = self.model.probabilities(self._h[-1])
-        return probs if self.cache is None else self.cache.mix(probs, self._h[-1])
+        if self.cache is not None:
+            probs = self.cache.mix(probs, self._h[-1])
+        return probs if self.events is None else self.events.mix(probs)
 
     def _advance(self, index: int, position: int = -1) -> None:
         if self.cache is not None:
@@ -98,6 +104,8 @@ class StatefulPredictor(Predictor):
                 self.cache.reset()
             else:
                 self.cache.add(self._h[-1], index)
+        if self.events is not None:
+            self.events.feed(index)
         layers = self.model.layers
         z = layers[0].table[index]
         if position >= 0:
@@ -126,6 +134,7 @@ class StatefulPredictor(Predictor):
         other = StatefulPredictor.__new__(StatefulPredictor)
         Predictor.__init__(other, self.model)
         other.cache = None if self.cache is None else self.cache.copy()
+        other.events = None if self.events is None else self.events.copy()
         other._h = [h.copy() for h in self._h]
         other._c = [c.copy() for c in self._c]
         other._last = None if self._last is None else self._last.copy()

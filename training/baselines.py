@@ -11,11 +11,8 @@ Every model predicts each token of a song and then the end of the song (``/`` on
 events), so a song of n notes and rests costs the total bits of n + 1 predictions in every model and bits per
 note event divide by the same ``count_events(symbols) + 1`` (see ``training.evaluate``).
 
-PPM (:class:`PPMCounts`) interpolates from the longest context seen down to a uniform order -1 over the
-alphabet: ``p_k(x) = alpha_k(x) + gamma_k * p_{k-1}(x)`` with, for a context of total count T holding t
-distinct symbols (t1 of them once), escape method C: ``alpha = c(x) / (T + t)``, ``gamma = t / (T + t)``;
-method AX: ``alpha = c(x) / (T + t1 + 1)``, ``gamma = (t1 + 1) / (T + t1 + 1)``. With update exclusion a
-symbol's count is raised in the longest context and in shorter ones only while it was new there.
+The PPM machinery (escape methods, update exclusion, the LTM + STM combination) lives in ``engine/ppm.py``,
+where the product mixes the same event model into the LSTM's predictions (``engine/mixture.py``).
 """
 
 from __future__ import annotations
@@ -25,109 +22,16 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
+from engine.events import DELIMITER, REST
+from engine.ppm import COMBINATIONS, END, ESCAPES, OTHER, START, EventModel, PPMCounts, combine, song_events
 
-END = "end"  # the end-of-song event token
-START = "start"  # context only, never predicted: marks the beginning of a song
-OTHER = "other"  # stands for any event token outside the alphabet (e.g. a runaway note in a generated melody)
-ESCAPES = ("C", "AX")
-COMBINATIONS = ("geometric", "arithmetic")
-
-
-def song_events(symbols: Sequence[str]) -> list[str]:
-    """Grid symbols -> event tokens ``"pitch:steps"`` / ``"r:steps"`` (one per note or rest onset).
-
-    Consecutive rests stay separate events (as their ``r`` onsets on the grid); a leading ``_`` with no onset
-    before it is a rest. Decoding stops at ``/``.
-    """
-    events: list[list] = []
-    for symbol in symbols:
-        if symbol == DELIMITER:
-            break
-        if symbol == HOLD:
-            if events:
-                events[-1][1] += 1
-            else:
-                events.append([REST, 1])
-        elif symbol == REST or is_pitch_symbol(symbol):
-            events.append([symbol, 1])
-        else:
-            raise ValueError(f"unknown grid symbol {symbol!r}")
-    return [f"{head}:{steps}" for head, steps in events]
+__all__ = ["END", "OTHER", "START", "IdyomModel", "NgramModel", "PPMCounts", "UnigramModel", "combine",
+           "count_events", "event_alphabet", "song_events", "tune_idyom"]
 
 
 def count_events(symbols: Sequence[str]) -> int:
     """Notes plus rests of a grid song (the bits-per-event denominator is this + 1 for the end)."""
     return len(song_events(symbols))
-
-
-class PPMCounts:
-    """Context -> symbol counts for orders 0..max_order, with interpolated PPM prediction."""
-
-    def __init__(self, alphabet_size: int, max_order: int, escape: str = "C", update_exclusion: bool = False):
-        if alphabet_size <= 0:
-            raise ValueError(f"alphabet_size must be positive, got {alphabet_size}")
-        if max_order < 0:
-            raise ValueError(f"max_order must be >= 0, got {max_order}")
-        if escape not in ESCAPES:
-            raise ValueError(f"escape must be one of {ESCAPES}, got {escape!r}")
-        self.alphabet_size = alphabet_size
-        self.max_order = max_order
-        self.escape = escape
-        self.update_exclusion = update_exclusion
-        self.tables: dict[tuple[int, ...], dict[int, int]] = {}
-
-    def update(self, history: Sequence[int], symbol: int) -> None:
-        """Count ``symbol`` after the contexts ending ``history`` (longest first)."""
-        top = min(self.max_order, len(history))
-        for k in range(top, -1, -1):
-            table = self.tables.setdefault(tuple(history[len(history) - k:]), {})
-            seen = table.get(symbol, 0)
-            table[symbol] = seen + 1
-            if self.update_exclusion and seen:
-                break
-
-    def fit(self, sequences: Iterable[Sequence[int]], skip: int = 0) -> PPMCounts:
-        """Count every symbol of each sequence after its first ``skip`` (context-only) symbols."""
-        for sequence in sequences:
-            for position in range(skip, len(sequence)):
-                self.update(sequence[:position], sequence[position])
-        return self
-
-    def distribution(self, history: Sequence[int], max_order: int | None = None) -> np.ndarray:
-        """Predictive distribution (alphabet_size,) after ``history``, using contexts up to ``max_order``."""
-        p = np.full(self.alphabet_size, 1.0 / self.alphabet_size)
-        top = min(self.max_order if max_order is None else min(max_order, self.max_order), len(history))
-        n = len(history)
-        for k in range(top + 1):
-            table = self.tables.get(tuple(history[n - k:]))
-            if not table:
-                break  # a longer context than an unseen one is unseen too
-            counts = np.fromiter(table.values(), dtype=np.float64, count=len(table))
-            total = counts.sum()
-            if self.escape == "C":
-                escape = float(len(table))
-            else:
-                escape = float(np.count_nonzero(counts == 1) + 1)
-            denom = total + escape
-            p *= escape / denom
-            p[np.fromiter(table.keys(), dtype=np.intp, count=len(table))] += counts / denom
-        return p
-
-    def symbol_probabilities(self, history: Sequence[int], symbol: int) -> np.ndarray:
-        """``p(symbol)`` with contexts up to order k, for k = 0..max_order (shape (max_order + 1,))."""
-        out = np.empty(self.max_order + 1)
-        p = 1.0 / self.alphabet_size
-        n = len(history)
-        for k in range(self.max_order + 1):
-            table = self.tables.get(tuple(history[n - k:])) if k <= n else None
-            if table:
-                total = sum(table.values())
-                escape = len(table) if self.escape == "C" else sum(c == 1 for c in table.values()) + 1
-                p = (table.get(symbol, 0) + escape * p) / (total + escape)
-            out[k] = p
-        return out
-
 
 class UnigramModel:
     """Add-one smoothed frequencies of grid symbols (the end ``/`` counted once per song)."""
@@ -181,45 +85,15 @@ class NgramModel:
         return scores
 
 
-def entropy_bits(p: np.ndarray) -> float:
-    nonzero = p[p > 0]
-    return float(-(nonzero * np.log2(nonzero)).sum())
-
-
-def combine(distributions: Sequence[np.ndarray], bias: float, method: str = "geometric") -> np.ndarray:
-    """IDyOM's entropy-weighted mean: weight ``(H(p) / log2 A) ** -bias``; geometric or arithmetic."""
-    if method not in COMBINATIONS:
-        raise ValueError(f"combination must be one of {COMBINATIONS}, got {method!r}")
-    h_max = math.log2(len(distributions[0]))
-    weights = np.array([max(entropy_bits(p) / h_max, 1e-12) ** -bias for p in distributions])
-    weights /= weights.sum()
-    if method == "arithmetic":
-        return sum(w * p for w, p in zip(weights, distributions, strict=True))
-    log_p = sum(w * np.log2(p) for w, p in zip(weights, distributions, strict=True))
-    q = np.exp2(log_p - log_p.max())
-    return q / q.sum()
-
-
-class IdyomModel:
+class IdyomModel(EventModel):
     """Long-term PPM on training songs + short-term PPM on the song so far, over pitch:duration events."""
 
     def __init__(self, songs: Iterable[Sequence[str]], alphabet: Sequence[str], max_order: int = 4,
                  escape: str = "C", update_exclusion: bool = True, bias: float = 2.0,
                  combination: str = "geometric", short_term: bool = True):
-        self.alphabet = list(dict.fromkeys([*alphabet, END, OTHER, START]))
-        self.index = {s: i for i, s in enumerate(self.alphabet)}
-        self.params = {"max_order": max_order, "escape": escape, "update_exclusion": update_exclusion}
-        self.bias = bias
-        self.combination = combination
-        self.short_term = short_term
-        self.long_term = PPMCounts(len(self.alphabet), **self.params).fit(
-            (self.encode(song_events(s)) for s in songs), skip=1)
+        super().__init__(alphabet, (song_events(s) for s in songs), max_order, escape, update_exclusion, bias,
+                         combination, short_term)
         self.pitch_of = np.array([_token_pitch(t) for t in self.alphabet])  # -1 rest, -2 end / other
-
-    def encode(self, events: Sequence[str]) -> list[int]:
-        """Start, event tokens and end -> alphabet indices; tokens outside the alphabet become OTHER."""
-        other = self.index[OTHER]
-        return [self.index[START]] + [self.index.get(t, other) for t in events] + [self.index[END]]
 
     def encode_song(self, song: Sequence[str]) -> list[int]:
         """The alphabet indices a grid song's predictions target: each event, then the end."""
@@ -228,14 +102,11 @@ class IdyomModel:
     def distributions(self, song: Sequence[str]) -> np.ndarray:
         """(events + 1, A) for a grid song: the distribution before each event and before the end."""
         sequence = self.encode(song_events(song))
-        short = PPMCounts(len(self.alphabet), **self.params)
+        short = self.new_short_term()
         out = np.empty((len(sequence) - 1, len(self.alphabet)))
         for t in range(1, len(sequence)):
             history = sequence[:t]
-            p = self.long_term.distribution(history)
-            if self.short_term:
-                p = combine([p, short.distribution(history)], self.bias, self.combination)
-            out[t - 1] = p
+            out[t - 1] = self.predict(history, short)
             short.update(history, sequence[t])
         return out
 

@@ -36,7 +36,7 @@ def score_with_caches(model: LstmModel, songs: Sequence[Sequence[str]], lambdas:
     totals = np.zeros((len(thetas), len(lambdas)))
     count = 0
     for number, song in enumerate(songs):
-        predictor = model.predictor("stateful", cache=False)
+        predictor = model.predictor("stateful", cache=False, events=False)
         probs = predictor.prime(padding)
         states: list[np.ndarray] = []
         targets: list[int] = []
@@ -78,31 +78,62 @@ def tune_cache(model: LstmModel, songs: Sequence[Sequence[str]],
     return {"lam": config.lam, "theta": config.theta, "val_loss": best, "val_loss_without": without}
 
 
-def tune_artifact(model_dir: str, data_dir: str | None = None) -> dict[str, Any]:
-    """Tune the cache of a saved model on its own validation songs and store it in its ``config.json``."""
+def split_songs_of(model: LstmModel, data_dir: str | None = None, part: str = "validation") -> tuple[list, list]:
+    """The songs of one part of a model's stored split, and their meters, from its dataset folder."""
+    from training.dataset import load_dataset
+
+    config = model.config
+    data = data_dir or (config.get("dataset") or {}).get("path")
+    if not data:
+        raise ValueError("the model's config names no dataset; pass the dataset folder")
+    dataset = load_dataset(data)
+    indices = (config.get("split") or {}).get(part)
+    if not indices:
+        raise ValueError(f"the model's config holds no {part} split")
+    if max(indices) >= len(dataset.songs):
+        raise ValueError(f"{data} has {len(dataset.songs)} songs; the model's split needs more: wrong dataset?")
+    entries = dataset.manifest.get("songs") or [{}] * len(dataset.songs)
+    return [dataset.songs[i] for i in indices], [entries[i].get("meter") or None for i in indices]
+
+
+def write_config(model_dir: str, config: dict[str, Any]) -> None:
+    """Rewrite a model's ``config.json`` and check the folder is still a valid artifact."""
     import json
     from pathlib import Path
 
     from engine.artifact import CONFIG_FILE
-    from training.dataset import load_dataset
 
-    model = LstmModel.load(model_dir)
-    config = model.config
-    data = data_dir or (config.get("dataset") or {}).get("path")
-    if not data:
-        raise ValueError(f"{model_dir}: config names no dataset; pass the dataset folder")
-    dataset = load_dataset(data)
-    validation = (config.get("split") or {}).get("validation")
-    if not validation:
-        raise ValueError(f"{model_dir}: config holds no validation split")
-    if max(validation) >= len(dataset.songs):
-        raise ValueError(f"{data} has {len(dataset.songs)} songs; the model's split needs more: wrong dataset?")
-    entries = dataset.manifest.get("songs") or [{}] * len(dataset.songs)
-    result = tune_cache(model, [dataset.songs[i] for i in validation],
-                        [entries[i].get("meter") or None for i in validation])
-    config["cache"] = {"lam": result["lam"], "theta": result["theta"]}
-    config.setdefault("training", {})["cache_tuning"] = result
     path = Path(model_dir) / CONFIG_FILE
     path.write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-    LstmModel.load(model_dir)  # still a valid artifact
+    LstmModel.load(model_dir)
+
+
+def tune_artifact(model_dir: str, data_dir: str | None = None) -> dict[str, Any]:
+    """Tune the cache of a saved model on its own validation songs and store it in its ``config.json``."""
+    model = LstmModel.load(model_dir)
+    songs, meters = split_songs_of(model, data_dir)
+    result = tune_cache(model, songs, meters)
+    config = model.config
+    config["cache"] = {"lam": result["lam"], "theta": result["theta"]}
+    config.setdefault("training", {})["cache_tuning"] = result
+    write_config(model_dir, config)
     return result
+
+
+def tune_song_memory(model_dir: str, data_dir: str | None = None, cache: bool = True,
+                     events: bool = True) -> list[str]:
+    """Tune a saved model's memory of the current song on validation: the neural cache, then the event model
+    mixed into the LSTM (``training/event_tune.py``). Returns one line per part saying what it chose."""
+    lines = []
+    if cache:
+        result = tune_artifact(model_dir, data_dir)
+        lines.append(f"neural cache lam {result['lam']:.2f}, theta {result['theta']:.2f}: validation loss per "
+                     f"symbol {result['val_loss_without']:.4f} -> {result['val_loss']:.4f}")
+    if events:
+        from training.event_tune import tune_events_artifact
+
+        mixed = tune_events_artifact(model_dir, data_dir)
+        lines.append(f"event model pitch weight {mixed['pitch_weight']:.1f}, hold weight "
+                     f"{mixed['hold_weight']:.1f}: validation bits per symbol "
+                     f"{mixed['val_bits_per_step_without']:.4f} -> {mixed['val_bits_per_step']:.4f}")
+    return lines

@@ -69,12 +69,14 @@ class Corpus:
     test_meters: list | None = None
 
 
-def primed_predictor(model: LstmModel, mode: str = DEFAULT_MODE, cache: bool = True) -> Predictor:
+def primed_predictor(model: LstmModel, mode: str = DEFAULT_MODE, cache: bool = True,
+                     events: bool = True) -> Predictor:
     """A predictor fed the start padding (``sequence_length`` x ``/``), to clone for each song.
 
-    ``cache`` uses the model's tuned neural cache (``engine/cache.py``) where it has one, as the product does.
+    ``cache`` and ``events`` use the model's tuned neural cache (``engine/cache.py``) and event model
+    (``engine/mixture.py``) where it has them, as the product does.
     """
-    predictor = model.predictor(mode, cache=cache)
+    predictor = model.predictor(mode, cache=cache, events=events)
     predictor.prime([model.vocab.index(DELIMITER)] * model.sequence_length)
     return predictor
 
@@ -248,14 +250,19 @@ def likelihood(model: LstmModel, corpus: Corpus, *, mode: str = DEFAULT_MODE, se
     vocab, test = corpus.vocab, corpus.test
     meters = corpus.test_meters or [None] * len(test)
     primed = primed_predictor(model, mode)
-    scores: dict[str, list[SongScore]] = {
-        "lstm": [score_grid(lstm_distributions(primed, s, m), s, vocab) for s, m in zip(test, meters, strict=True)]}
+
+    def lstm_scores(predictor: Predictor) -> list[SongScore]:
+        return [score_grid(lstm_distributions(predictor, s, m), s, vocab) for s, m in zip(test, meters, strict=True)]
+
+    scores: dict[str, list[SongScore]] = {"lstm": lstm_scores(primed)}
     log(f"LSTM scored on {len(test)} songs")
-    has_cache = primed.mode == "stateful" and model.cache_config is not None and model.cache_config.lam > 0
-    if has_cache:  # the same LSTM without its song cache, to show what the cache adds
-        raw = primed_predictor(model, mode, cache=False)
-        scores["lstm_raw"] = [score_grid(lstm_distributions(raw, s, m), s, vocab)
-                              for s, m in zip(test, meters, strict=True)]
+    stateful = primed.mode == "stateful"
+    has_cache = stateful and model.cache_config is not None and model.cache_config.lam > 0
+    has_events = stateful and model.event_mixture is not None
+    if has_events and has_cache:  # without the event model, to show what it adds
+        scores["lstm_cache"] = lstm_scores(primed_predictor(model, mode, events=False))
+    if has_cache or has_events:  # the LSTM alone, to show what the song memory adds
+        scores["lstm_raw"] = lstm_scores(primed_predictor(model, mode, cache=False, events=False))
     unigram = UnigramModel(corpus.train, vocab.symbols)
     scores["unigram"] = [score_grid(unigram.distributions(s), s, vocab) for s in test]
     ngram = NgramModel(corpus.train, vocab.symbols, NGRAM_MAX_ORDER)
@@ -272,11 +279,12 @@ def likelihood(model: LstmModel, corpus: Corpus, *, mode: str = DEFAULT_MODE, se
     section: dict[str, Any] = {name: summarize(rows, rng) for name, rows in scores.items()}
     section["majority_accuracy"] = hold_share
     section["lstm_minus_idyom"] = paired_difference(scores["lstm"], scores["idyom"], rng)
-    if has_cache:
+    if "lstm_raw" in scores:
         section["lstm_raw_minus_idyom"] = paired_difference(scores["lstm_raw"], scores["idyom"], rng)
     section["choices"] = {
         "lstm_mode": primed.mode, "ngram_order": ngram.order,
         "lstm_cache": {"lam": model.cache_config.lam, "theta": model.cache_config.theta} if has_cache else None,
+        "lstm_event_model": model.mix_config.as_config() if has_events else None,
         "ngram_validation_bits_per_step": ngram_orders,
         "idyom": {**idyom.params, "combination": idyom.combination, "bias": idyom.bias,
                   "alphabet": len(idyom.alphabet)},

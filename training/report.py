@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-MODEL_NAMES = {"lstm": "LSTM", "lstm_raw": "LSTM without song cache",
+MODEL_NAMES = {"lstm": "LSTM", "lstm_cache": "LSTM + song cache", "lstm_raw": "LSTM alone (no song memory)",
                "idyom": "IDyOM-style PPM", "ngram": "grid n-gram", "unigram": "unigram"}
 STAT_LABELS = {"scale_consistency": "scale consistency", "pitch_range": "pitch range (semitones)",
                "pitch_classes": "pitch classes used", "pitch_entropy": "pitch-class entropy (bits)",
@@ -38,6 +38,13 @@ def _ci(row: dict, name: str) -> str:
     return f"{row[name]:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def lstm_label(choices: dict) -> str:
+    """What the product's LSTM row holds: the LSTM and the song memory it mixes in."""
+    parts = ["LSTM"] + ["song cache"] * bool(choices.get("lstm_cache")) \
+        + ["event model"] * bool(choices.get("lstm_event_model"))
+    return " + ".join(parts)
+
+
 def likelihood_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     section = report["likelihood"]
     header = ["model", "bits/event [95% CI]", "bits/step", "perplexity", "pitch bits [95% CI]", "accuracy",
@@ -47,8 +54,8 @@ def likelihood_rows(report: dict) -> tuple[list[str], list[list[str]]]:
         if key not in section:
             continue
         row = section[key]
-        if key == "lstm" and section["choices"].get("lstm_cache"):
-            label = "LSTM + song cache"
+        if key == "lstm":
+            label = lstm_label(section["choices"])
         if key == "ngram":
             label = f"{label} (order {section['choices']['ngram_order']})"
         rows.append([label, _ci(row, "bits_per_event"), _num(row["bits_per_step"]), _num(row["perplexity"]),
@@ -107,15 +114,17 @@ def _summary_lines(report: dict) -> list[str]:
         f"Test songs: {report['songs']['test']} from {report['test_source']} "
         f"(baselines fitted on {report['songs']['train']} training songs, tuned on "
         f"{report['songs']['validation']} validation songs).",
-        f"LSTM minus IDyOM-style: {diff['bits_per_event']:+.3f} bits/event, 95% CI "
+        f"{lstm_label(choices)} minus IDyOM-style: {diff['bits_per_event']:+.3f} bits/event, 95% CI "
         f"[{diff['ci'][0]:+.3f}, {diff['ci'][1]:+.3f}] (paired bootstrap over songs).",
-        *([f"LSTM without its song cache minus IDyOM-style: {section['lstm_raw_minus_idyom']['bits_per_event']:+.3f}"
+        *([f"LSTM alone minus IDyOM-style: {section['lstm_raw_minus_idyom']['bits_per_event']:+.3f}"
            f" bits/event, 95% CI [{section['lstm_raw_minus_idyom']['ci'][0]:+.3f}, "
            f"{section['lstm_raw_minus_idyom']['ci'][1]:+.3f}]."] if "lstm_raw_minus_idyom" in section else []),
         f"IDyOM-style choice: order {idyom['max_order']}, escape {idyom['escape']}, update exclusion "
         f"{idyom['update_exclusion']}, LTM+STM {idyom['combination']} mean with entropy bias "
         f"{idyom['bias']}; "
-        f"LSTM predictor: {choices['lstm_mode']}.",
+        f"LSTM predictor: {choices['lstm_mode']}"
+        + (f"; event model mixed in with pitch weight {event['pitch_weight']}, hold weight {event['hold_weight']}."
+           if (event := choices.get("lstm_event_model")) else "."),
     ]
 
 

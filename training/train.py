@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from engine.artifact import load_artifact, save_artifact  # noqa: E402
 from engine.events import DEFAULT_ACCEPTED_DURATIONS  # noqa: E402
 from engine.meter import MAX_BAR_STEPS  # noqa: E402
-from training.cache_tune import tune_artifact  # noqa: E402
+from training.cache_tune import tune_song_memory  # noqa: E402
 from training.callbacks import EpochLog, TimeBudget  # noqa: E402
 from training.curves import plot_training_curves  # noqa: E402
 from training.dataset import DATASET_FILE, MAPPING_FILE, load_dataset  # noqa: E402
@@ -167,7 +167,8 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
           seed: int = 0, chunk_length: int = DEFAULT_CHUNK_LENGTH, patience: int | None = None,
           max_seconds: float | None = None, threads: int | None = None, verbose: int = 0,
           strategy: str = "default", input_pipeline: str | None = None,
-          cpu_devices: int | None = None, cache: bool = True, positions: bool = True) -> TrainResult:
+          cpu_devices: int | None = None, cache: bool = True, positions: bool = True,
+          events: bool = True) -> TrainResult:
     """Train on the dataset folder ``data_dir`` and write the model and artifact into ``out_dir``.
 
     ``recipe`` is ``"song"`` (whole songs from the start padding, a target at every step), ``"per_step"`` (a
@@ -175,7 +176,8 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
     window -> the next symbol). ``patience`` enables early stopping on the
     validation loss, restoring the best epoch's weights. ``max_seconds`` stops training after that much
     wall time (at a batch end, then validates). ``threads`` caps TensorFlow's CPU threads. ``cache`` tunes the
-    engine's neural cache (``engine/cache.py``) on the validation songs and stores it in the config.
+    engine's neural cache (``engine/cache.py``) on the validation songs and stores it in the config;
+    ``events`` then fits and tunes the event model mixed into it (``engine/mixture.py``).
     ``positions`` feeds the bar position of each step as extra inputs (song recipe, in-memory input, when the
     dataset has meters; ``engine/meter.py``).
 
@@ -316,11 +318,10 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
         # Saved uncompiled: an inference model needs no optimizer state.
         keras.Model(inference.inputs, inference.outputs, name=inference.name).save(out_dir / MODEL_FILE)
         plot_training_curves(history, out_dir / CURVES_FILE, recipe=recipe, window_val_loss=val_loss)
-        if cache:
-            tuned = tune_artifact(str(out_dir), str(data_dir))
+        if cache or events:
+            for line in tune_song_memory(str(out_dir), str(data_dir), cache=cache, events=events):
+                log.info(line)
             config = load_artifact(out_dir).config
-            log.info("neural cache lam %.2f theta %.2f: validation loss %.4f -> %.4f per symbol", tuned["lam"],
-                     tuned["theta"], tuned["val_loss_without"], tuned["val_loss"])
     return TrainResult(out_dir=out_dir, config=config, history=history, window_val_loss=val_loss,
                        batches_per_epoch=batches_per_epoch, batch_seconds=budget.batch_seconds,
                        train_seconds=train_seconds)

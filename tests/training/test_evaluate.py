@@ -167,3 +167,22 @@ def test_plot_draws_call_and_response(tmp_path):
     (tmp_path / "garbage.mid").write_bytes(b"not midi at all")
     bad = CliRunner().invoke(app, ["plot", str(tmp_path / "garbage.mid")])
     assert bad.exit_code == 2 and "cannot read MIDI file" in bad.output
+
+
+def test_event_model_is_fitted_tuned_on_validation_and_scored_with_the_lstm(trained, tmp_path):
+    import shutil
+
+    from training.event_tune import PITCH_WEIGHTS, tune_events_artifact
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained / "model", folder)
+    result = tune_events_artifact(str(folder), str(trained / "data"))
+    assert result["val_bits_per_step"] <= result["val_bits_per_step_without"]
+    assert result["pitch_weight"] in PITCH_WEIGHTS and result["settings"]["max_order"] >= 1
+    model = LstmModel.load(folder)
+    assert model.config["training"]["event_tuning"] == result
+    # A tiny model on 21 songs gains a lot from the event model: it is kept, and evaluate shows what it adds.
+    assert model.event_mixture is not None and result["pitch_weight"] > 0
+    section = evaluate(folder, samples=0)["likelihood"]
+    assert section["choices"]["lstm_event_model"]["pitch_weight"] == result["pitch_weight"]
+    assert section["lstm"]["bits_per_event"] < section["lstm_raw"]["bits_per_event"]

@@ -142,7 +142,7 @@ def test_song_recipe_loss_falls_and_engine_scores_songs_like_keras(erk_dataset, 
     total, count = 0.0, 0
     assert model.position_features == 48  # erk songs carry meters: bar positions are inputs
     for index in result.config["split"]["validation"]:
-        predictor = model.predictor("stateful", cache=False)
+        predictor = model.predictor("stateful", cache=False, events=False)
         probs = predictor.prime(model.vocab.encode(["/"] * SEQUENCE_LENGTH))
         song = dataset.songs[index]
         positions = bar_positions(dataset.manifest["songs"][index]["meter"], len(song) + 1)

@@ -1,0 +1,99 @@
+"""Fit a trained model's event model and tune its mixture with the LSTM (``engine/mixture.py``) on validation.
+
+1. The event model's alphabet is every pitch of the vocabulary (and ``r``) with every length seen in the
+   training songs; its settings (order, escape, LTM + STM combination) are tuned on validation songs by
+   ``training.baselines.tune_idyom``, the same search as the IDyOM-style baseline of ``antiphon evaluate``.
+2. Every validation song is run once through the LSTM (with its neural cache, as the product runs it) and once
+   through the event model; each (pitch weight, hold weight) pair on the grid is scored on those numbers.
+   The pair with the fewest validation bits wins; with both weights 0 the model keeps no event model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from engine.events import DELIMITER, is_pitch_symbol
+from engine.meter import bar_positions
+from engine.mixture import EventMixture, MixConfig, mix
+from engine.model import LstmModel
+from engine.ppm import song_events
+from training.baselines import event_alphabet, tune_idyom
+
+PITCH_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+HOLD_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def fit_event_model(model: LstmModel, train: Sequence[Sequence[str]],
+                    validation: Sequence[Sequence[str]]) -> tuple[list[str], list[list[int]], dict[str, Any]]:
+    """Alphabet, training songs as token indices, and the tuned settings (``MixConfig`` fields but weights)."""
+    pitches = [s for s in model.vocab.symbols if is_pitch_symbol(s)]
+    alphabet = event_alphabet(train, pitches)
+    index = {token: i for i, token in enumerate(alphabet)}
+    songs = [[index[t] for t in song_events(song)] for song in train]
+    tuned, _ = tune_idyom(train, validation, alphabet)
+    settings = {**tuned.params, "bias": float(tuned.bias), "combination": tuned.combination}
+    return alphabet, songs, settings
+
+
+def song_components(model: LstmModel, mixture: EventMixture, song: Sequence[str],
+                    meter: list | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For the predictions of ``song``'s symbols and its end: LSTM rows (n, V), event heads (n, V), event
+    hold probabilities (n,) and the targets (n,)."""
+    vocab = model.vocab
+    predictor = model.predictor("stateful", cache=True, events=False)
+    predictor.prime([vocab.index(DELIMITER)] * model.sequence_length)
+    events = mixture.new_song()
+    targets = vocab.encode([*song, DELIMITER])
+    positions = bar_positions(meter, len(song) + 1).tolist()
+    lstm, heads, holds = [predictor.last_probabilities], [], []
+    for step, index in enumerate(targets):
+        h, p_hold = events.components()
+        heads.append(h)
+        holds.append(p_hold)
+        if step < len(song):
+            lstm.append(predictor.feed(index, positions[step + 1]))
+            events.feed(index)
+    return np.array(lstm), np.array(heads), np.array(holds), np.array(targets)
+
+
+def tune_weights(model: LstmModel, mixture: EventMixture, songs: Sequence[Sequence[str]],
+                 meters: Sequence[list | None]) -> dict[str, Any]:
+    """Bits per step on ``songs`` for every weight pair; the best pair and the LSTM-alone figure."""
+    rows = [song_components(model, mixture, s, m) for s, m in zip(songs, meters, strict=True)]
+    hold_index = mixture.hold_index
+    steps = sum(len(t) for *_, t in rows)
+    grid = np.zeros((len(PITCH_WEIGHTS), len(HOLD_WEIGHTS)))
+    for a, w_pitch in enumerate(PITCH_WEIGHTS):
+        for b, w_hold in enumerate(HOLD_WEIGHTS):
+            for lstm, heads, holds, targets in rows:
+                mixed = mix(lstm, heads, holds, hold_index, w_pitch, w_hold)
+                grid[a, b] -= np.log2(mixed[np.arange(len(targets)), targets]).sum()
+    grid /= steps
+    a, b = np.unravel_index(int(np.argmin(grid)), grid.shape)
+    return {"pitch_weight": PITCH_WEIGHTS[a], "hold_weight": HOLD_WEIGHTS[b],
+            "val_bits_per_step": float(grid[a, b]), "val_bits_per_step_without": float(grid[0, 0])}
+
+
+def tune_events_artifact(model_dir: str, data_dir: str | None = None) -> dict[str, Any]:
+    """Fit and tune the event model of a saved model; store it (``events.json``, config ``event_model``)."""
+    from engine.artifact import save_events
+    from training.cache_tune import split_songs_of, write_config
+
+    model = LstmModel.load(model_dir)
+    train, _ = split_songs_of(model, data_dir, "train")
+    validation, meters = split_songs_of(model, data_dir, "validation")
+    alphabet, songs, settings = fit_event_model(model, train, validation)
+    trial = EventMixture.build(alphabet, songs, model.vocab, MixConfig(0.0, 0.0, **settings))
+    result = {**tune_weights(model, trial, validation, meters), "settings": settings}
+    config = model.config
+    config.setdefault("training", {})["event_tuning"] = result
+    if result["pitch_weight"] == 0.0 and result["hold_weight"] == 0.0:
+        config.pop("event_model", None)  # it does not help this model
+    else:
+        save_events(model_dir, alphabet, songs)
+        config["event_model"] = MixConfig(result["pitch_weight"], result["hold_weight"], **settings).as_config()
+    write_config(model_dir, config)
+    return result
