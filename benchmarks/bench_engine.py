@@ -6,6 +6,9 @@ step. Also: engine + artifact load time in a fresh interpreter, and ``antiphon g
 
     .venv/bin/python benchmarks/bench_engine.py [--units 256] [--vocab 40] [--steps 2000]
 
+With ``--song-memory [--model DIR]`` (default: the bundled model) it instead times a trained model's stateful
+steps alone, with its neural cache, and with cache + event model (``engine/mixture.py``).
+
 With ``--compare-modes --model DIR --dataset DIR`` it instead scores both predictors on the model's held-out
 songs (mean negative log-likelihood per step, nats, raw distribution), overall and on the steps beyond
 ``sequence_length`` into a song (where the window starts to forget and the stateful state carries on).
@@ -91,6 +94,50 @@ def _song_nll(predictor, indices: list[int], sequence_length: int, delimiter: in
     return np.asarray(nll)
 
 
+def song_memory_steps(model_dir: Path, steps: int, seed: int = 0) -> dict:
+    """Per-step latency of the stateful predictor alone, with the neural cache, and with cache + event model.
+
+    The symbols are a melody the full predictor samples itself (songs restart at each ``/``), with bar
+    positions of 4/4, so the event model sees realistic events.
+    """
+    from engine.events import DELIMITER
+    from engine.meter import COMMON_TIME, bar_positions
+
+    model = LstmModel.load(model_dir)
+    t0 = time.perf_counter()
+    mixture = model.event_mixture
+    build_s = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    delimiter = model.vocab.index(DELIMITER)
+    padding = [delimiter] * model.sequence_length
+    positions = bar_positions(COMMON_TIME, steps).tolist()
+    full = model.predictor()
+    probs = full.prime(padding)
+    stream = []
+    for step in range(steps):
+        index = int(rng.choice(len(probs), p=probs))
+        stream.append(index)
+        probs = full.prime(padding) if index == delimiter else full.feed(index, positions[step])
+    out = {"event_model_build_s": build_s if mixture is not None else None}
+    variants = {"lstm": {"cache": False, "events": False}, "lstm_cache": {"cache": True, "events": False},
+                "lstm_cache_events": {"cache": True, "events": True}}
+    for name, options in variants.items():
+        if name == "lstm_cache_events" and mixture is None:
+            continue
+        predictor = model.predictor("stateful", **options)
+        predictor.prime(padding)
+        times = []
+        for step, index in enumerate(stream):
+            if index == delimiter:  # a new song: not a step (the daemon primes each call before it is due)
+                predictor.prime(padding)
+                continue
+            t1 = time.perf_counter()
+            predictor.feed(index, positions[step])
+            times.append(time.perf_counter() - t1)
+        out[name] = _percentiles(times)
+    return out
+
+
 def compare_modes(model_dir: Path, dataset_dir: Path, split: str, max_songs: int) -> dict:
     """Mean NLL per step of the stateful and window predictors on the model's held-out songs."""
     from training.dataset import load_dataset
@@ -137,6 +184,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000, help="timed stateful steps (window: a quarter)")
     parser.add_argument("--keras-calls", type=int, default=40)
     parser.add_argument("--compare-modes", action="store_true", help="score stateful vs window instead")
+    parser.add_argument("--song-memory", action="store_true",
+                        help="time a trained model's steps alone, with its cache and with its event model instead")
     parser.add_argument("--model", type=Path, help="trained artifact (for --compare-modes)")
     parser.add_argument("--dataset", type=Path, default=ROOT / "build" / "dataset")
     parser.add_argument("--split", choices=("validation", "test"), default="validation")
@@ -160,6 +209,21 @@ def main() -> None:
             s, w = result["stateful"]["by_position"][bucket], result["window"]["by_position"][bucket]
             print(f"  steps {bucket:>8}: stateful {fmt(s['nll'])}  window {fmt(w['nll'])}  ({s['steps']} steps)")
         print(json.dumps({"benchmark": "engine_modes", **result}))
+        return
+
+    if args.song_memory:
+        model_dir = args.model or ROOT / "engine" / "bundled"
+        result = song_memory_steps(model_dir, args.steps)
+        base = result["lstm"]["p50_ms"]
+        print(f"stateful steps of {model_dir} on {args.steps} self-sampled steps (target p99 <= 1 ms)")
+        for name in ("lstm", "lstm_cache", "lstm_cache_events"):
+            if name in result:
+                r = result[name]
+                print(f"  {name:18} p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  max {r['max_ms']:.3f} ms"
+                      f"  ({r['p50_ms'] / base:.1f}x the LSTM alone at p50)")
+        if result["event_model_build_s"] is not None:
+            print(f"  event model counted at load: {result['event_model_build_s']:.3f} s")
+        print(json.dumps({"benchmark": "engine_song_memory", "model": str(model_dir), **result}))
         return
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

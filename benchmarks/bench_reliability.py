@@ -46,9 +46,12 @@ RECONNECT_LIMIT_S = 2.0
 LOSS_LIMIT_S = 1.0
 
 
-def bench_stuck(jack, model, tmp, runs: int, budget_s: float, rng) -> dict:
+STOP_KINDS = ("term", "int", "fault")
+
+
+def bench_stuck(jack, model, tmp, runs: int, budget_s: float, rng, kinds=STOP_KINDS) -> dict:
     results = {}
-    for kind in ("term", "int", "fault"):
+    for kind in kinds:
         started, counts = time.monotonic(), {"runs": 0, "stuck_notes": 0, "runs_with_stuck": 0, "late": 0,
                                               "missing_cc": 0, "mid_response": 0, "worst_silence_ms": 0.0}
         while counts["runs"] < runs and time.monotonic() - started < budget_s / 3:
@@ -175,12 +178,14 @@ def main() -> None:
     parser.add_argument("--flood-s", type=float, default=10.0)
     parser.add_argument("--budget-s", type=float, default=1e9, help="wall-time budget per part")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kinds", default=",".join(STOP_KINDS), help="comma-separated stop kinds (stuck part)")
     parser.add_argument("--parts", default="stuck,flood,ports,recordings", help="comma-separated parts to run")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="antiphon-bench-rel-"))
     model = rh.make_daemon_artifact(tmp / "model", units=8)
-    parts = {"stuck": lambda jack: bench_stuck(jack, model, tmp, args.runs, args.budget_s, rng),
+    parts = {"stuck": lambda jack: bench_stuck(jack, model, tmp, args.runs, args.budget_s, rng,
+                                                args.kinds.split(",")),
              "flood": lambda jack: bench_flood(jack, model, tmp, args.flood_s, rng),
              "ports": lambda jack: bench_ports(jack, model, tmp, args.cycles, args.budget_s, rng),
              "recordings": lambda jack: bench_recordings(jack, model, tmp, args.sessions, args.budget_s, rng)}

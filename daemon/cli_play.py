@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from daemon.cli import app
+from engine.events import DEFAULT_TOP_P
 
 # -- generate -----------------------------------------------------------------------------------------------
 
@@ -35,6 +36,8 @@ def generate(
              "key; the output is transposed back.")] = None,
     steps: Annotated[int, typer.Option(help="Most symbols (grid steps) to generate; stops early at '/'.")] = 256,
     temperature: Annotated[float, typer.Option(help="Base sampling temperature.")] = 1.0,
+    top_p: Annotated[float, typer.Option(
+        help="Nucleus: sample among the likeliest symbols holding this share (1 = all).")] = DEFAULT_TOP_P,
     weight: Annotated[Optional[list[str]], typer.Option(
         help="Symbol weight SYMBOL=W (repeatable); default r=0.9, others 1.0.")] = None,
     fixed_temperature: Annotated[bool, typer.Option(
@@ -78,7 +81,8 @@ def generate(
         raise typer.BadParameter(f"--bpm must be positive, got {bpm}")
     try:
         lstm = LstmModel.load(model)
-        config = SamplerConfig(temperature=temperature, adaptive=not fixed_temperature, weights=weights)
+        config = SamplerConfig(temperature=temperature, adaptive=not fixed_temperature, weights=weights,
+                               top_p=top_p)
         sampler = EntropySampler(lstm.vocab, config, np.random.default_rng(random_seed))
         predictor = lstm.predictor(mode or DEFAULT_MODE)
         semitones = 0

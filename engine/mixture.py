@@ -6,12 +6,14 @@ event model still says two things about the step being predicted:
 * **hold**: the current event (head ``67``, ``d`` steps so far) goes on, with probability
   ``P(steps > d | head) / P(steps >= d | head)`` under the event model's prediction made when it started;
 * **heads**: if an event starts here (the current one ending after ``d`` steps), which one: its next-event
-  distribution summed over lengths, per onset symbol (a pitch, ``r``, or ``/`` for the end).
+  distribution summed over lengths, per onset symbol (a pitch or ``r``).
 
 Both are mixed with the LSTM's own hold probability and its onset distribution by weighted geometric means
-(``hold_weight`` and ``pitch_weight`` on the event model's side)::
+(``hold_weight`` and ``pitch_weight`` on the event model's side); whether the song ends at an onset is left to
+the LSTM, which knows where the bar lines are (the event model's end, mixed in, made sampled songs run on)::
 
-    p(_) = mix(p_lstm(_), p_event(hold))        p(s) = (1 - p(_)) * mix(p_lstm(s | onset), p_event(s))
+    p(_) = mix(p_lstm(_), p_event(hold))          p(/) = (1 - p(_)) p_lstm(/ | onset)
+    p(s) = (1 - p(_)) (1 - p_lstm(/ | onset)) mix(p_lstm(s | onset, no end), p_event(s | no end))
 
 The weights are tuned on validation songs (``training/event_tune.py``) and kept in the model's config under
 ``event_model``; the long-term model's songs are kept in ``events.json`` (:func:`check_events`) and counted
@@ -96,30 +98,33 @@ def check_events(data: Any, vocab: Vocab, where: str) -> tuple[list[str], list[l
     return alphabet, songs
 
 
-def mix(probs: np.ndarray, heads: np.ndarray, hold: np.ndarray | float, hold_index: int, pitch_weight: float,
-        hold_weight: float) -> np.ndarray:
+def mix(probs: np.ndarray, heads: np.ndarray, hold: np.ndarray | float, hold_index: int, end_index: int,
+        pitch_weight: float, hold_weight: float) -> np.ndarray:
     """The mixture of the module docstring over any leading axes.
 
-    ``probs`` (..., V): the LSTM; ``heads`` (..., V): the event model's onset distribution (0 at ``_``);
-    ``hold`` (...): its hold probability, NaN where it has none (the LSTM's is kept).
+    ``probs`` (..., V): the LSTM; ``heads`` (..., V): the event model's onset distribution (``_`` and ``/``
+    are ignored); ``hold`` (...): its hold probability, NaN where it has none (the LSTM's is kept).
     """
     probs = np.asarray(probs, dtype=np.float64)
     p_hold = probs[..., hold_index]
-    onset = np.delete(probs, hold_index, axis=-1)
-    log_q = (1.0 - pitch_weight) * np.log(np.maximum(onset, TINY)) \
-        + pitch_weight * np.log(np.maximum(np.delete(heads, hold_index, axis=-1), TINY))
+    p_end = probs[..., end_index] / np.maximum(1.0 - p_hold, TINY)  # the LSTM's P(/ | an onset)
+    others = np.ones(probs.shape[-1], dtype=bool)
+    others[[hold_index, end_index]] = False
+    log_q = (1.0 - pitch_weight) * np.log(np.maximum(probs[..., others], TINY)) \
+        + pitch_weight * np.log(np.maximum(np.asarray(heads)[..., others], TINY))
     q = np.exp(log_q - log_q.max(axis=-1, keepdims=True))
     q /= q.sum(axis=-1, keepdims=True)
     hold = np.asarray(hold, dtype=np.float64)
     known = ~np.isnan(hold)
     h_event = np.clip(np.where(known, hold, 0.5), HOLD_CLIP, 1.0 - HOLD_CLIP)
-    h_lstm = np.clip(p_hold, TINY, 1.0)
-    on_lstm = np.clip(1.0 - p_hold, TINY, 1.0)
-    log_h = (1.0 - hold_weight) * np.log(h_lstm) + hold_weight * np.log(h_event)
-    log_o = (1.0 - hold_weight) * np.log(on_lstm) + hold_weight * np.log(1.0 - h_event)
-    mixed_hold = 1.0 / (1.0 + np.exp(log_o - log_h))
-    new_hold = np.where(known, mixed_hold, p_hold)
-    out = np.insert(q * (1.0 - new_hold)[..., None], hold_index, new_hold, axis=-1)
+    log_h = (1.0 - hold_weight) * np.log(np.clip(p_hold, TINY, 1.0)) + hold_weight * np.log(h_event)
+    log_o = (1.0 - hold_weight) * np.log(np.clip(1.0 - p_hold, TINY, 1.0)) + hold_weight * np.log(1.0 - h_event)
+    new_hold = np.where(known, 1.0 / (1.0 + np.exp(log_o - log_h)), p_hold)
+    out = np.empty(probs.shape)
+    onset = 1.0 - new_hold
+    out[..., others] = q * (onset * (1.0 - p_end))[..., None]
+    out[..., end_index] = onset * p_end
+    out[..., hold_index] = new_hold
     return out
 
 
@@ -231,7 +236,8 @@ class SongEvents:
         """The LSTM's next-step probabilities (V,) mixed with the event model's."""
         heads, hold = self.components()
         config = self.mixture.config
-        return mix(probs, heads, hold, self.mixture.hold_index, config.pitch_weight, config.hold_weight)
+        return mix(probs, heads, hold, self.mixture.hold_index, self.mixture.delimiter, config.pitch_weight,
+                   config.hold_weight)
 
     def copy(self) -> SongEvents:
         other = SongEvents.__new__(SongEvents)

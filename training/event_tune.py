@@ -63,13 +63,13 @@ def tune_weights(model: LstmModel, mixture: EventMixture, songs: Sequence[Sequen
                  meters: Sequence[list | None]) -> dict[str, Any]:
     """Bits per step on ``songs`` for every weight pair; the best pair and the LSTM-alone figure."""
     rows = [song_components(model, mixture, s, m) for s, m in zip(songs, meters, strict=True)]
-    hold_index = mixture.hold_index
+    hold_index, end_index = mixture.hold_index, mixture.delimiter
     steps = sum(len(t) for *_, t in rows)
     grid = np.zeros((len(PITCH_WEIGHTS), len(HOLD_WEIGHTS)))
     for a, w_pitch in enumerate(PITCH_WEIGHTS):
         for b, w_hold in enumerate(HOLD_WEIGHTS):
             for lstm, heads, holds, targets in rows:
-                mixed = mix(lstm, heads, holds, hold_index, w_pitch, w_hold)
+                mixed = mix(lstm, heads, holds, hold_index, end_index, w_pitch, w_hold)
                 grid[a, b] -= np.log2(mixed[np.arange(len(targets)), targets]).sum()
     grid /= steps
     a, b = np.unravel_index(int(np.argmin(grid)), grid.shape)

@@ -43,6 +43,7 @@ def test_serve_table_is_accepted(tmp_path):
     ("virtual = 1\n", "virtual"),
     ("phrase_end_steps = 2.5\n", "phrase_end_steps"),
     ("temperature = 0\n", "temperature"),
+    ("top_p = 1.5\n", "top_p"),
     ("bpm = \n", "not valid TOML"),
 ])
 def test_bad_keys_and_values_are_named(tmp_path, text, named):

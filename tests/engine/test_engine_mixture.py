@@ -74,21 +74,22 @@ def test_grid_view_matches_the_event_model_event_by_event(mixture):
 
 def test_mix_limits_and_normalisation(mixture):
     rng = np.random.default_rng(0)
-    v, hold_index = len(mixture.vocab), mixture.hold_index
+    v, hold_index, end = len(mixture.vocab), mixture.hold_index, mixture.delimiter
     probs = rng.dirichlet(np.ones(v), size=5)
     heads = rng.dirichlet(np.ones(v), size=5)
-    heads[:, hold_index] = 0
-    heads /= heads.sum(axis=1, keepdims=True)
     holds = np.array([0.2, 0.9, np.nan, 0.5, 0.01])
-    np.testing.assert_allclose(mix(probs, heads, holds, hold_index, 0.0, 0.0), probs, atol=1e-12)
-    both = mix(probs, heads, holds, hold_index, 1.0, 1.0)
+    np.testing.assert_allclose(mix(probs, heads, holds, hold_index, end, 0.0, 0.0), probs, atol=1e-12)
+    both = mix(probs, heads, holds, hold_index, end, 1.0, 1.0)
     known = ~np.isnan(holds)
     np.testing.assert_allclose(both[known, hold_index], holds[known], atol=1e-9)
     assert both[2, hold_index] == pytest.approx(probs[2, hold_index])  # no event hold: the LSTM's stays
-    onset = np.delete(both, hold_index, axis=1)
-    np.testing.assert_allclose(onset / onset.sum(axis=1, keepdims=True), np.delete(heads, hold_index, axis=1),
-                               atol=1e-9)
-    half = mix(probs, heads, holds, hold_index, 0.5, 0.3)
+    onset_share = 1.0 - both[:, hold_index]
+    # The end is the LSTM's share of the onsets; the other onsets follow the event model alone at weight 1.
+    np.testing.assert_allclose(both[:, end] / onset_share, probs[:, end] / (1.0 - probs[:, hold_index]))
+    others = [i for i in range(v) if i not in (hold_index, end)]
+    rest = both[:, others] / both[:, others].sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(rest, heads[:, others] / heads[:, others].sum(axis=1, keepdims=True), atol=1e-9)
+    half = mix(probs, heads, holds, hold_index, end, 0.5, 0.3)
     np.testing.assert_allclose(half.sum(axis=1), 1.0, atol=1e-12)
     assert (half > 0).all()
 

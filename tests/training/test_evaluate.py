@@ -114,7 +114,7 @@ def test_evaluate_reports_likelihood_baselines_and_generation(trained):
     diff = section["lstm_minus_idyom"]["bits_per_event"]
     assert diff == pytest.approx(section["lstm"]["bits_per_event"] - section["idyom"]["bits_per_event"])
     gen = report["generation"]
-    assert len(gen["samplers"]) == 4 and gen["real_test"]["count"] == round(n / 10)
+    assert len(gen["samplers"]) == 5 and gen["real_test"]["count"] == round(n / 10)
     default = next(iter(gen["samplers"].values()))
     assert default["count"] <= 12 and set(default["failures"]) == {"never_ended", "stray_hold", "empty"}
     assert 0 <= default["yang_lerch"]["pitch_class_histogram"]["oa"] <= 1.01
