@@ -24,6 +24,7 @@ def test_bundled_model_is_the_documented_one():
     assert config["architecture"]["units"] == 256 and config["architecture"]["position_features"] == 48
     assert config["corpus"]["inputs"] == ["essenFolksong/erk*"] and config["corpus"]["songs"] == 1781
     assert model.cache_config is not None and model.cache_config.lam > 0
+    assert model.mix_config is not None and model.event_mixture is not None  # its event model (events.json)
     report = json.loads((BUNDLED_MODEL_DIR / "evaluation.json").read_text())
     likelihood = report["likelihood"]
     # The shipped evaluation: below the IDyOM-style baseline with the paired interval clear of zero.
