@@ -106,7 +106,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_daemon_"))
     model = args.model or bundled_model_path()
     if model is None:
-        from conftest import make_daemon_artifact
+        from daemon_helpers import make_daemon_artifact
 
         model = make_daemon_artifact(tmp / "model", units=256, sequence_length=64)
         model_name = "synthetic 256-unit test model (no bundled model yet)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import mido
-from conftest import EB_MAJOR_CALL, scale_pcs
+from daemon_helpers import EB_MAJOR_CALL, scale_pcs
 from typer.testing import CliRunner
 
 from daemon.cli import app

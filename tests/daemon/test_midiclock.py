@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import mido
 import pytest
-from conftest import EB_MAJOR_CALL, phrase_events
+from daemon_helpers import EB_MAJOR_CALL, phrase_events
 from harness import unmatched_note_ons
 
 from daemon.clock import SimulatedTime, StepClock

@@ -8,7 +8,7 @@ import time
 import mido
 import numpy as np
 import pytest
-from conftest import EB_MAJOR_CALL, phrase_events, scale_pcs
+from daemon_helpers import EB_MAJOR_CALL, phrase_events, scale_pcs
 from harness import Client, Daemon, JackServer, unmatched_note_ons
 
 pytestmark = pytest.mark.jack

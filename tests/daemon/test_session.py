@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import mido
 import pytest
-from conftest import EB_MAJOR_CALL, make_daemon_artifact, phrase_events, scale_pcs
+from daemon_helpers import EB_MAJOR_CALL, make_daemon_artifact, phrase_events, scale_pcs
 from harness import unmatched_note_ons
 
 from daemon.clock import SimulatedTime, StepClock

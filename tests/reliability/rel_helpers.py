@@ -7,7 +7,6 @@ The JACK server, the daemon subprocess and the small model come from the daemon 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -22,19 +21,11 @@ DAEMON_TESTS = HERE.parent / "daemon"
 if str(DAEMON_TESTS) not in sys.path:
     sys.path.insert(0, str(DAEMON_TESTS))
 
+from daemon_helpers import make_daemon_artifact  # noqa: E402
 from harness import JACK_BACKEND, ROOT, Daemon, JackServer, unmatched_note_ons  # noqa: E402
 
 from daemon.ports import close_input  # noqa: E402
 
-
-def _daemon_fixtures():
-    spec = importlib.util.spec_from_file_location("antiphon_daemon_test_fixtures", DAEMON_TESTS / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_daemon_artifact = _daemon_fixtures().make_daemon_artifact
 __all__ = ["ROOT", "Daemon", "JackServer", "make_daemon_artifact", "unmatched_note_ons"]
 
 KEYBOARD = "relkbd"
