@@ -24,10 +24,8 @@ try:
 except RuntimeError:
     pass
 
-from training.corpus import music21_corpus_dir, split_items  # noqa: E402
 from training.dataset import load_dataset  # noqa: E402
 from training.pipeline import song_dataset  # noqa: E402
-from training.preprocess import preprocess  # noqa: E402
 from training.sequences import SongPlan, song_batch, songs_to_int, split_songs  # noqa: E402
 
 SEQUENCE_LENGTH = 16
@@ -37,18 +35,6 @@ SEED = 1
 ONE_BATCH = 24
 EPOCHS = 4
 RUN_TIMEOUT_S = 240
-
-
-@pytest.fixture(scope="module")
-def erk_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 30 tunes of music21's erk5.abc, preprocessed by the real pipeline."""
-    folder = tmp_path_factory.mktemp("erk")
-    items = split_items(music21_corpus_dir() / "essenFolksong" / "erk5.abc")[:30]
-    (folder / "erk5_head.abc").write_bytes(b"\n".join(item.data for item in items))
-    report = preprocess([str(folder / "erk5_head.abc")], folder / "data", sequence_length=SEQUENCE_LENGTH,
-                        workers=1)
-    assert report["kept"] >= 25
-    return folder / "data"
 
 
 def _rows(batch: tuple[tf.Tensor, ...]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -22,27 +22,13 @@ from daemon.cli import app  # noqa: E402
 from engine.artifact import load_artifact  # noqa: E402
 from engine.meter import bar_positions  # noqa: E402
 from engine.model import LstmModel  # noqa: E402
-from training.corpus import music21_corpus_dir, split_items  # noqa: E402
 from training.dataset import load_dataset  # noqa: E402
 from training.model import export_weights  # noqa: E402
-from training.preprocess import preprocess  # noqa: E402
 from training.sequences import build_stream, split_songs  # noqa: E402
 from training.train import CURVES_FILE, MODEL_FILE, train, window_loss  # noqa: E402
 
 SEQUENCE_LENGTH = 16
 TINY = {"units": 16, "batch_size": 16, "learning_rate": 0.01, "chunk_length": 16, "threads": 1}
-
-
-@pytest.fixture(scope="module")
-def erk_dataset(tmp_path_factory: pytest.TempPathFactory):
-    """The first 30 tunes of music21's erk5.abc, preprocessed by the real pipeline."""
-    folder = tmp_path_factory.mktemp("erk")
-    items = split_items(music21_corpus_dir() / "essenFolksong" / "erk5.abc")[:30]
-    (folder / "erk5_head.abc").write_bytes(b"\n".join(item.data for item in items))
-    report = preprocess([str(folder / "erk5_head.abc")], folder / "data", sequence_length=SEQUENCE_LENGTH,
-                        workers=1)
-    assert report["kept"] >= 25
-    return folder / "data"
 
 
 @pytest.fixture(scope="module")
