@@ -6,7 +6,9 @@ through a fresh client, as ``mido.get_*_names`` does, opens a JACK or ALSA clien
 While the output is gone nothing is sent (the synth would not hear it); when it is back it is reopened and
 note-offs go out for every note Antiphon still thinks is sounding. When the input is back it is reopened with
 the same callback, so the live loop, its grid and its call state carry on as if nothing happened. A port that
-never comes back is logged (again every ``remind_s``), never fatal.
+never comes back is logged (again every ``remind_s``), never fatal. A port that leaves and comes back between
+two polls is noticed only where its full name changes on return (ALSA: a new client number); under JACK it keeps
+its name and stays unconnected until it leaves again or the daemon restarts.
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ class PortWatcher:
         self.interval_s = interval_s
         self.remind_s = remind_s
         self.reopened = {"input": 0, "output": 0}
+        # Full names of the ports open now. Under ALSA a client that restarts gets a new client number, so its
+        # port comes back under a new full name: a changed name means it left and returned between two polls.
+        self.opened = {"input": input_holder.port.name, "output": output.name}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="antiphon-ports", daemon=True)
 
@@ -124,13 +129,17 @@ class PortWatcher:
                 log.warning("%s port %r still missing after %.0f s", kind, pattern, now - gone_since[kind])
             return
         if kind not in gone_since:
-            return
+            if name == self.opened[kind]:
+                return
+            log.warning("%s port %r changed to %r (it left and came back); reopening", kind,
+                        self.opened[kind], name)
         try:
             self._reopen(kind, name)
         except (OSError, ValueError, RuntimeError) as err:  # it may vanish again while being opened
             log.warning("cannot reopen %s port %r yet: %s", kind, name, err)
             return
-        del gone_since[kind]
+        gone_since.pop(kind, None)
+        self.opened[kind] = name
         self.reopened[kind] += 1
         log.info("%s port %r is back: reopened", kind, name)
 
