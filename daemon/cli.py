@@ -155,13 +155,18 @@ def tune_cache_command(
     data: Annotated[Optional[Path], typer.Option(help="Dataset folder (default: the one the model names).")] = None,
     event_model: Annotated[bool, typer.Option("--event-model/--no-event-model",
                                               help="Then fit and tune the event model.")] = True,
+    pitch_weight: Annotated[Optional[float], typer.Option(
+        help="Fix the event model's pitch weight (0-1) instead of the validation-best one.")] = None,
+    hold_weight: Annotated[Optional[float], typer.Option(
+        help="Fix the event model's hold weight (0-1) instead of the validation-best one.")] = None,
 ) -> None:
     """Tune the model's memory of the current song on its validation songs: the neural cache, then the
     IDyOM-style event model mixed into the LSTM."""
     from training.cache_tune import tune_song_memory
 
     try:
-        lines = tune_song_memory(str(model), None if data is None else str(data), events=event_model)
+        lines = tune_song_memory(str(model), None if data is None else str(data), events=event_model,
+                                 pitch_weight=pitch_weight, hold_weight=hold_weight)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err

@@ -42,7 +42,7 @@ def serve(
     response_bars: Annotated[Optional[int], typer.Option(help="Response length in bars (default: call's).")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Base sampling temperature (default 1.0).")] = None,
     top_p: Annotated[Optional[float], typer.Option(
-        help="Nucleus: sample among the likeliest symbols holding this share (default 0.95; 1 = all).")] = None,
+        help="Nucleus: sample among the likeliest symbols holding this share (default 0.9; 1 = all).")] = None,
     temperature_cc: Annotated[Optional[int], typer.Option(help="Controller setting temperature 0.1-2.0.")] = None,
     tempo_cc: Annotated[Optional[int], typer.Option(help="Controller setting tempo 40-240 bpm.")] = None,
     panic_cc: Annotated[Optional[int], typer.Option(help="Controller that silences everything.")] = None,
@@ -84,7 +84,7 @@ def respond(
     phrase_end_steps: Annotated[Optional[int], typer.Option(help="Silent steps that end a phrase.")] = None,
     response_bars: Annotated[Optional[int], typer.Option(help="Response length in bars (default: call's).")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Base sampling temperature.")] = None,
-    top_p: Annotated[Optional[float], typer.Option(help="Nucleus share (default 0.95; 1 = all).")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus share (default 0.9; 1 = all).")] = None,
     mode: Annotated[Optional[str], typer.Option(help="Predictor: stateful or window.")] = None,
     random_seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler's random generator.")] = None,
     with_call: Annotated[bool, typer.Option("--with-call", help="Write the call and the response as tracks.")] = False,

@@ -78,6 +78,7 @@ class Response:
                                         call_steps + length_steps + 2).tolist()
         probs = (predictor.prime(vocab.encode(plan.symbols), self._positions[1:call_steps + 1]) if plan.symbols
                  else predictor.last_probabilities)
+        predictor.mark_own_output()  # the call was the player's; what follows is the model's own
         self._next: int | None = sampler.sample(probs)
         self.prime_ms = (time.perf_counter() - started) * 1e3
         self.step_ms_max = 0.0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 STEPS_PER_QUARTER = 4  # 16th-note grid
 DEFAULT_SEQUENCE_LENGTH = 64  # steps of context, and length of the delimiter run between songs
 DEFAULT_BPM = 120.0
-DEFAULT_TOP_P = 0.95  # the sampler's nucleus share (engine/sampler.py); here so the CLI needs no numpy
+DEFAULT_TOP_P = 0.9  # the sampler's nucleus share (engine/sampler.py); here so the CLI needs no numpy
 
 REST = "r"
 HOLD = "_"

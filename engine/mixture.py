@@ -18,7 +18,9 @@ the LSTM, which knows where the bar lines are (the event model's end, mixed in, 
 The weights are tuned on validation songs (``training/event_tune.py``) and kept in the model's config under
 ``event_model``; the long-term model's songs are kept in ``events.json`` (:func:`check_events`) and counted
 when the model loads (a quarter of a second for the bundled model). The short-term model learns from the song
-fed so far, the player's call included, and empties at ``/`` like the neural cache.
+fed so far and empties at ``/`` like the neural cache; once a predictor is told that what follows is its own
+output (``Predictor.mark_own_output``, after the seed or the player's call), it stops learning: sampled
+melodies that taught themselves fell into loops of repeated notes.
 """
 
 from __future__ import annotations
@@ -188,6 +190,7 @@ class SongEvents:
         self.steps = 0
         self._started: np.ndarray | None = None  # the prediction the current event started from
         self._next: np.ndarray | None = None  # the prediction for an event starting at the next step
+        self.learning = True  # False: the symbols fed are the model's own; the short-term model ignores them
 
     def _current_token(self) -> int:
         return self.mixture.model.token_index(event_token(self.mixture.vocab.symbols[self.head], self.steps))
@@ -203,7 +206,8 @@ class SongEvents:
         else:
             if self.head is not None:  # the current event ends: the short-term model learns it
                 token = self._current_token()
-                self.short.update(self.history, token)
+                if self.learning:
+                    self.short.update(self.history, token)
                 self.history.append(token)
             self.head = mixture.rest if index == mixture.hold_index else index  # a leading "_" is a rest
             self.steps = 1
@@ -215,6 +219,8 @@ class SongEvents:
             model = self.mixture.model
             if self.head is None:
                 self._next = model.predict(self.history, self.short)
+            elif not self.learning:
+                self._next = model.predict(self.history + [self._current_token()], self.short)
             else:  # as if the current event ended here: learn it for a moment, predict, take it back
                 token = self._current_token()
                 changed = self.short.update(self.history, token)
@@ -244,6 +250,6 @@ class SongEvents:
         other.mixture = self.mixture
         other.short = self.short.copy()
         other.history = list(self.history)
-        other.head, other.steps = self.head, self.steps
+        other.head, other.steps, other.learning = self.head, self.steps, self.learning
         other._started, other._next = self._started, self._next  # never written in place
         return other

@@ -51,6 +51,10 @@ class Predictor:
         """Feed many symbol indices (with the bar positions of the steps they predict); return the last output."""
         raise NotImplementedError
 
+    def mark_own_output(self) -> None:
+        """What is fed from now on is sampled from this predictor (not given): the event model's short-term
+        memory stops learning from it. Feeding ``/`` or ``reset`` starts a song that is given again."""
+
     def _positions(self, positions: Iterable[int | None] | None, count: int) -> np.ndarray | None:
         if positions is None:
             return None
@@ -90,6 +94,10 @@ class StatefulPredictor(Predictor):
             self.cache.reset()
         if self.events is not None:
             self.events.reset()
+
+    def mark_own_output(self) -> None:
+        if self.events is not None:
+            self.events.learning = False
 
     def _output(self) -> np.ndarray:
         probs = self.model.probabilities(self._h[-1])

@@ -19,7 +19,7 @@ For each predicted distribution p (the raw model output, before any weighting):
    configured. A weight of 0 bans a symbol; if the weights ban every symbol the model allows, the weights
    are ignored for that step (a distribution is always returned, never NaN).
 5. Nucleus (top-p) truncation, an addition to the report's rule (Holtzman et al. 2020): keep the most probable
-   symbols until together they hold ``top_p`` (default 0.95) of ``p''``, drop the rest, renormalise.
+   symbols until together they hold ``top_p`` (default 0.9) of ``p''``, drop the rest, renormalise.
    Without it a melody drifts: its rare far-off pitches add up over a song (on ``erk`` the bundled model's
    sampled melodies spanned 16.7 ± 6.7 semitones against 12.6 ± 2.6 in real songs; with it, ~12 ± 3).
    ``top_p=1`` turns it off.
@@ -215,6 +215,7 @@ def generate(predictor, sampler: EntropySampler, seed_symbols: Sequence[str], nu
     predictor.reset()
     probs = predictor.prime(padding + seed_indices,
                             [None] * len(padding) + positions[1:len(seed_indices) + 1])
+    predictor.mark_own_output()
     out: list[str] = []
     delimiter = vocab.index(DELIMITER)
     for _ in range(num_steps):

@@ -121,7 +121,8 @@ def tune_artifact(model_dir: str, data_dir: str | None = None) -> dict[str, Any]
 
 
 def tune_song_memory(model_dir: str, data_dir: str | None = None, cache: bool = True,
-                     events: bool = True) -> list[str]:
+                     events: bool = True, pitch_weight: float | None = None,
+                     hold_weight: float | None = None) -> list[str]:
     """Tune a saved model's memory of the current song on validation: the neural cache, then the event model
     mixed into the LSTM (``training/event_tune.py``). Returns one line per part saying what it chose."""
     lines = []
@@ -132,7 +133,7 @@ def tune_song_memory(model_dir: str, data_dir: str | None = None, cache: bool = 
     if events:
         from training.event_tune import tune_events_artifact
 
-        mixed = tune_events_artifact(model_dir, data_dir)
+        mixed = tune_events_artifact(model_dir, data_dir, pitch_weight, hold_weight)
         lines.append(f"event model pitch weight {mixed['pitch_weight']:.1f}, hold weight "
                      f"{mixed['hold_weight']:.1f}: validation bits per symbol "
                      f"{mixed['val_bits_per_step_without']:.4f} -> {mixed['val_bits_per_step']:.4f}")

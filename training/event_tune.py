@@ -59,26 +59,33 @@ def song_components(model: LstmModel, mixture: EventMixture, song: Sequence[str]
     return np.array(lstm), np.array(heads), np.array(holds), np.array(targets)
 
 
-def tune_weights(model: LstmModel, mixture: EventMixture, songs: Sequence[Sequence[str]],
-                 meters: Sequence[list | None]) -> dict[str, Any]:
-    """Bits per step on ``songs`` for every weight pair; the best pair and the LSTM-alone figure."""
-    rows = [song_components(model, mixture, s, m) for s, m in zip(songs, meters, strict=True)]
-    hold_index, end_index = mixture.hold_index, mixture.delimiter
-    steps = sum(len(t) for *_, t in rows)
-    grid = np.zeros((len(PITCH_WEIGHTS), len(HOLD_WEIGHTS)))
-    for a, w_pitch in enumerate(PITCH_WEIGHTS):
-        for b, w_hold in enumerate(HOLD_WEIGHTS):
-            for lstm, heads, holds, targets in rows:
-                mixed = mix(lstm, heads, holds, hold_index, end_index, w_pitch, w_hold)
-                grid[a, b] -= np.log2(mixed[np.arange(len(targets)), targets]).sum()
-    grid /= steps
+def mixture_bits(rows: Sequence[tuple], mixture: EventMixture, pitch_weight: float, hold_weight: float) -> float:
+    """Bits per step of the mixture with these weights on ``rows`` (from :func:`song_components`)."""
+    bits = steps = 0.0
+    for lstm, heads, holds, targets in rows:
+        mixed = mix(lstm, heads, holds, mixture.hold_index, mixture.delimiter, pitch_weight, hold_weight)
+        bits -= np.log2(mixed[np.arange(len(targets)), targets]).sum()
+        steps += len(targets)
+    return float(bits / steps)
+
+
+def tune_weights(rows: Sequence[tuple], mixture: EventMixture) -> dict[str, Any]:
+    """The weight pair with the fewest bits per step on ``rows``, and the LSTM-alone figure."""
+    grid = np.array([[mixture_bits(rows, mixture, w_pitch, w_hold) for w_hold in HOLD_WEIGHTS]
+                     for w_pitch in PITCH_WEIGHTS])
     a, b = np.unravel_index(int(np.argmin(grid)), grid.shape)
     return {"pitch_weight": PITCH_WEIGHTS[a], "hold_weight": HOLD_WEIGHTS[b],
             "val_bits_per_step": float(grid[a, b]), "val_bits_per_step_without": float(grid[0, 0])}
 
 
-def tune_events_artifact(model_dir: str, data_dir: str | None = None) -> dict[str, Any]:
-    """Fit and tune the event model of a saved model; store it (``events.json``, config ``event_model``)."""
+def tune_events_artifact(model_dir: str, data_dir: str | None = None, pitch_weight: float | None = None,
+                         hold_weight: float | None = None) -> dict[str, Any]:
+    """Fit and tune the event model of a saved model; store it (``events.json``, config ``event_model``).
+
+    ``pitch_weight`` / ``hold_weight`` fix a weight instead of the validation-best one (which is still
+    recorded): the likelihood-best mixture is not always the best to sample from (see the bundled model's
+    README).
+    """
     from engine.artifact import save_events
     from training.cache_tune import split_songs_of, write_config
 
@@ -87,7 +94,13 @@ def tune_events_artifact(model_dir: str, data_dir: str | None = None) -> dict[st
     validation, meters = split_songs_of(model, data_dir, "validation")
     alphabet, songs, settings = fit_event_model(model, train, validation)
     trial = EventMixture.build(alphabet, songs, model.vocab, MixConfig(0.0, 0.0, **settings))
-    result = {**tune_weights(model, trial, validation, meters), "settings": settings}
+    rows = [song_components(model, trial, s, m) for s, m in zip(validation, meters, strict=True)]
+    result = {**tune_weights(rows, trial), "settings": settings}
+    chosen = {"pitch_weight": pitch_weight, "hold_weight": hold_weight}
+    if any(value is not None for value in chosen.values()):
+        result["validation_best"] = {name: result[name] for name in chosen}
+        result.update({name: float(value) for name, value in chosen.items() if value is not None})
+        result["val_bits_per_step"] = mixture_bits(rows, trial, result["pitch_weight"], result["hold_weight"])
     config = model.config
     config.setdefault("training", {})["event_tuning"] = result
     if result["pitch_weight"] == 0.0 and result["hold_weight"] == 0.0:

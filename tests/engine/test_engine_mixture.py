@@ -130,6 +130,28 @@ def test_predictor_mixes_clones_and_resets(tmp_path):
     assert model.predictor("window").prime(padding).sum() == pytest.approx(1.0)  # window mode: no mixture
 
 
+def test_own_output_is_not_learned_by_the_short_term_model(tmp_path):
+    folder, vocab, _ = make_artifact(tmp_path / "m")
+    _with_events(folder)
+    model = LstmModel.load(folder)
+    padding = [vocab.index(DELIMITER)] * 16
+    song = vocab.encode(SONGS[1])
+    learner, sampler = model.predictor(), model.predictor()
+    learner.prime(padding + song[:4])
+    sampler.prime(padding + song[:4])
+    sampler.mark_own_output()  # the first four symbols were given (a seed); the rest is "sampled"
+    learned = len(sampler.events.short.tables)
+    assert learned > 0
+    for index in song[4:]:
+        a, b = learner.feed(index), sampler.feed(index)
+    assert len(sampler.events.short.tables) == learned < len(learner.events.short.tables)
+    assert not np.allclose(a, b)
+    clone = sampler.clone()
+    assert clone.events.learning is False
+    sampler.feed(vocab.index(DELIMITER))  # a new song is given again
+    assert sampler.events.learning is True and not sampler.events.short.tables
+
+
 @pytest.mark.parametrize("change, message", [
     ({"event_model": {"pitch_weight": 1.5, "hold_weight": 0.1}}, "pitch_weight"),
     ({"event_model": {"pitch_weight": 0.5, "hold_weight": 0.1, "colour": 1}}, "unknown keys"),

@@ -74,7 +74,7 @@ def test_nucleus_keeps_the_most_probable_symbols_holding_top_p():
     assert kept[3:].sum() == 0
     assert _sampler(adaptive=False, weights={}, top_p=0.1).adjust(p)[0] == 1.0  # at least one symbol stays
     np.testing.assert_allclose(_sampler(adaptive=False, weights={}, top_p=1.0).adjust(p), p)
-    assert SamplerConfig().top_p == 0.95
+    assert SamplerConfig().top_p == 0.9
     sampler = _sampler(seed=3, adaptive=False, weights={}, top_p=0.9)
     assert {sampler.sample(p) for _ in range(2000)} == {0, 1, 2}
     for bad in (0.0, 1.5, -1):

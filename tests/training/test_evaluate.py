@@ -186,3 +186,7 @@ def test_event_model_is_fitted_tuned_on_validation_and_scored_with_the_lstm(trai
     section = evaluate(folder, samples=0)["likelihood"]
     assert section["choices"]["lstm_event_model"]["pitch_weight"] == result["pitch_weight"]
     assert section["lstm"]["bits_per_event"] < section["lstm_raw"]["bits_per_event"]
+    fixed = tune_events_artifact(str(folder), str(trained / "data"), pitch_weight=0.3)
+    assert fixed["pitch_weight"] == 0.3 and fixed["validation_best"]["pitch_weight"] == result["pitch_weight"]
+    assert fixed["val_bits_per_step"] >= result["val_bits_per_step"] - 1e-12
+    assert LstmModel.load(folder).mix_config.pitch_weight == 0.3
