@@ -106,7 +106,7 @@ def generation_quality(model: LstmModel, data: Any, idyom: IdyomModel, *, sample
                        log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Report section: real test songs, then each sampler's melodies against them.
 
-    ``data`` is a ``training.evaluate.Corpus``. The returned dict holds ``"_rows"`` (per-song statistics of
+    ``data`` is a ``training.eval_data.Corpus``. The returned dict holds ``"_rows"`` (per-song statistics of
     the test songs and of the default sampler's melodies) for the histogram picture; drop it before JSON.
     """
     samplers = samplers or SAMPLERS

@@ -37,7 +37,6 @@ from training.curves import plot_training_curves  # noqa: E402
 from training.dataset import DATASET_FILE, MAPPING_FILE, load_dataset  # noqa: E402
 from training.distribute import (  # noqa: E402
     STRATEGIES,
-    GlobalWeightedCrossentropy,
     configure_cpu_devices,
     cpu_devices_from_env,
     is_chief,
@@ -53,6 +52,7 @@ from training.model import (  # noqa: E402
     import_weights,
 )
 from training.pipeline import INPUTS, PlanBatches, song_dataset, song_files  # noqa: E402
+from training.scoring import EVAL_BATCH_SIZE, compile_for_songs, song_loss, window_loss  # noqa: E402
 from training.sequences import (  # noqa: E402
     DEFAULT_CHUNK_LENGTH,
     RECIPES,
@@ -71,7 +71,6 @@ CURVES_FILE = "training_curves.png"
 DEFAULT_EPOCHS = 50
 DEFAULT_RECIPE = "song"
 DEFAULT_BATCH_SIZE = 64
-EVAL_BATCH_SIZE = 256  # larger batches for scoring only: same numbers, fewer Python round trips
 
 
 @dataclass
@@ -101,38 +100,6 @@ def _set_threads(threads: int | None) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # TensorFlow already started in this process: keep its settings
         log.debug("TensorFlow already initialised; thread settings unchanged")
-
-
-def window_loss(weights: dict[str, np.ndarray], stream: np.ndarray, *, vocab_size: int, units: int, layers: int,
-                sequence_length: int) -> tuple[float, float]:
-    """Next-symbol loss (nats) and accuracy after a ``sequence_length`` window, over every window of ``stream``."""
-    model = build_model(vocab_size, units=units, layers=layers, return_sequences=False)
-    import_weights(model, weights)
-    plan = BatchPlan(stream, "window", vocab_size, EVAL_BATCH_SIZE, sequence_length=sequence_length)
-    scores = model.evaluate(PlanBatches(plan, shuffle=False), verbose=0, return_dict=True)
-    return float(scores["loss"]), float(scores["accuracy"])
-
-
-def _compile_for_songs(model: keras.Model, learning_rate: float, distributed: bool = False) -> None:
-    # Padding steps carry weight 0; the loss is the mean over the weighted (real) steps only.
-    loss = (GlobalWeightedCrossentropy() if distributed
-            else keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight"))
-    model.compile(loss=loss,
-                  optimizer=keras.optimizers.Adam(learning_rate=learning_rate), weighted_metrics=["accuracy"])
-
-
-def song_loss(weights: dict[str, np.ndarray], int_songs: list[np.ndarray], *, vocab_size: int, units: int,
-              layers: int, sequence_length: int, delimiter_index: int, meters: list | None = None,
-              position_features: int = 0) -> tuple[float, float]:
-    """Per-symbol loss (nats) and accuracy of whole songs scored from the start padding, end marker included."""
-    model = build_model(vocab_size, units=units, layers=layers, return_sequences=True,
-                        position_features=position_features)
-    import_weights(model, weights)
-    _compile_for_songs(model, DEFAULT_LEARNING_RATE)
-    plan = SongPlan(int_songs, vocab_size, EVAL_BATCH_SIZE, sequence_length=sequence_length,
-                    delimiter_index=delimiter_index, meters=meters, position_features=position_features)
-    scores = model.evaluate(PlanBatches(plan, shuffle=False), verbose=0, return_dict=True)
-    return float(scores["loss"]), float(scores["accuracy"])
 
 
 def _check_args(recipe: str, epochs: int, batch_size: int, units: int, layers: int, dropout: float,
@@ -250,7 +217,7 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, 
         model = build_model(len(vocab), units=units, layers=layers, dropout=dropout, learning_rate=learning_rate,
                             return_sequences=recipe != "window", position_features=position_features)
         if recipe == "song":
-            _compile_for_songs(model, learning_rate, distributed=distribution is not None)
+            compile_for_songs(model, learning_rate, distributed=distribution is not None)
     epoch_log, budget = EpochLog(epochs), TimeBudget(max_seconds)
     callbacks: list[keras.callbacks.Callback] = [epoch_log, budget]
     if patience is not None:

@@ -24,11 +24,10 @@ from engine.model import LstmModel  # noqa: E402
 from training.baselines import IdyomModel, UnigramModel, count_events, event_alphabet  # noqa: E402
 from training.corpus import music21_corpus_dir, split_items  # noqa: E402
 from training.dataset import load_dataset  # noqa: E402
+from training.eval_data import find_dataset, model_split  # noqa: E402
 from training.evaluate import (  # noqa: E402
     evaluate,
-    find_dataset,
     lstm_distributions,
-    model_split,
     primed_predictor,
     score_events,
     score_grid,

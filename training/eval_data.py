@@ -1,0 +1,113 @@
+"""The songs ``antiphon evaluate`` works on: a model's own dataset and split, or other songs preprocessed alike."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.keyfind import fold_into_vocab
+from engine.model import LstmModel
+from engine.vocab import Vocab
+from training.dataset import DATASET_FILE, load_dataset
+
+
+@dataclass
+class Corpus:
+    """Songs to fit baselines on (train), tune on (validation) and score (test), in one vocabulary."""
+
+    train: list[list[str]]
+    validation: list[list[str]]
+    test: list[list[str]]
+    vocab: Vocab
+    source: str
+    skipped: int = 0
+    folded: int = 0
+    # Meters (``engine.meter`` segments, None = unknown) of the training and test songs, for position inputs.
+    train_meters: list | None = None
+    test_meters: list | None = None
+
+
+def find_dataset(config: dict, override: str | os.PathLike[str] | None = None) -> Path:
+    """The dataset folder a model was trained on (``--dataset`` wins); checks its hash when recorded."""
+    info = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
+    candidates = [Path(override)] if override else []
+    if not override and info.get("path"):
+        candidates.append(Path(info["path"]))
+    if not candidates:
+        raise ValueError("the model's config.json names no dataset; pass --dataset DIR")
+    folder = candidates[0]
+    if not (folder / DATASET_FILE).is_file():
+        raise ValueError(f"dataset folder {folder} not found or incomplete; pass --dataset DIR "
+                         "(the folder `antiphon preprocess` wrote for this model)")
+    expected = info.get("dataset_sha256")
+    if expected:
+        import hashlib
+
+        actual = hashlib.sha256((folder / DATASET_FILE).read_bytes()).hexdigest()
+        if actual != expected:
+            raise ValueError(f"{folder / DATASET_FILE} is not the dataset this model was trained on "
+                             f"(sha256 {actual[:12]}..., config says {expected[:12]}...)")
+    return folder
+
+
+def model_split(config: dict, n_songs: int) -> tuple[list[int], list[int], list[int]]:
+    """The model's train/validation/test song indices: stored lists, else rebuilt from the stored seed."""
+    split = config.get("split")
+    if not isinstance(split, dict):
+        raise ValueError("the model's config.json has no 'split'; train it with `antiphon train`")
+    if all(isinstance(split.get(k), list) for k in ("train", "validation", "test")):
+        parts = tuple([int(i) for i in split[k]] for k in ("train", "validation", "test"))
+    elif isinstance(split.get("seed"), int):
+        from training.sequences import split_songs
+
+        parts = split_songs(n_songs, split["seed"])
+    else:
+        raise ValueError(f"the model's split {split!r} has neither index lists nor a seed")
+    if any(i < 0 or i >= n_songs for part in parts for i in part):
+        raise ValueError(f"the model's split names songs outside the dataset's 0..{n_songs - 1}")
+    return parts
+
+
+def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
+                corpus: Sequence[str] | None = None) -> Corpus:
+    """Train/validation songs from the model's dataset; test = its test songs, or ``corpus`` preprocessed."""
+    folder = find_dataset(model.config, dataset)
+    data = load_dataset(folder)
+    if data.vocab != model.vocab:
+        raise ValueError(f"dataset {folder} has a different vocabulary from the model")
+    train_idx, val_idx, test_idx = model_split(model.config, len(data.songs))
+    train = [data.songs[i] for i in train_idx]
+    validation = [data.songs[i] for i in val_idx]
+    entries = data.manifest.get("songs") or [{}] * len(data.songs)
+    train_meters = [entries[i].get("meter") or None for i in train_idx]
+    if not corpus:
+        test = [data.songs[i] for i in test_idx]
+        return Corpus(train, validation, test, data.vocab, f"{folder} (test split)", train_meters=train_meters,
+                      test_meters=[entries[i].get("meter") or None for i in test_idx])
+    from training.corpus import Settings
+    from training.preprocess import preprocess
+
+    durations = tuple(model.config.get("accepted_durations") or Settings().accepted_durations)
+    with tempfile.TemporaryDirectory(prefix="antiphon-eval-") as tmp:
+        preprocess(list(corpus), tmp, settings=Settings(accepted_durations=durations),
+                   sequence_length=model.sequence_length, use_cache=False)
+        other = load_dataset(tmp)
+        songs = other.songs
+        other_entries = other.manifest.get("songs") or [{}] * len(songs)
+    test, folded, test_meters = [], 0, []
+    for song, entry in zip(songs, other_entries, strict=True):
+        try:
+            kept = fold_into_vocab(song, model.vocab)  # pitches the model never saw, moved by octaves
+        except ValueError:
+            continue
+        folded += kept != song
+        test.append(kept)
+        test_meters.append(entry.get("meter") or None)
+    if not test:
+        raise ValueError(f"no song of {list(corpus)} could be scored (none kept, or none fits the "
+                         "vocabulary)")
+    return Corpus(train, validation, test, data.vocab, ", ".join(corpus), skipped=len(songs) - len(test),
+                  folded=folded, train_meters=train_meters, test_meters=test_meters)
