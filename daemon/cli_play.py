@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from daemon.cli import app
-from engine.events import DEFAULT_TOP_P
+from engine.events import DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P
 
 # -- generate -----------------------------------------------------------------------------------------------
 
@@ -38,6 +38,8 @@ def generate(
     temperature: Annotated[float, typer.Option(help="Base sampling temperature.")] = 1.0,
     top_p: Annotated[float, typer.Option(
         help="Nucleus: sample among the likeliest symbols holding this share (1 = all).")] = DEFAULT_TOP_P,
+    onset_top_p: Annotated[float, typer.Option(
+        help="Nucleus over what to play when a note starts (1 = all).")] = DEFAULT_ONSET_TOP_P,
     weight: Annotated[Optional[list[str]], typer.Option(
         help="Symbol weight SYMBOL=W (repeatable); default r=0.9, others 1.0.")] = None,
     fixed_temperature: Annotated[bool, typer.Option(
@@ -82,7 +84,7 @@ def generate(
     try:
         lstm = LstmModel.load(model)
         config = SamplerConfig(temperature=temperature, adaptive=not fixed_temperature, weights=weights,
-                               top_p=top_p)
+                               top_p=top_p, onset_top_p=onset_top_p)
         sampler = EntropySampler(lstm.vocab, config, np.random.default_rng(random_seed))
         predictor = lstm.predictor(mode or DEFAULT_MODE)
         semitones = 0

@@ -42,7 +42,9 @@ def serve(
     response_bars: Annotated[Optional[int], typer.Option(help="Response length in bars (default: call's).")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Base sampling temperature (default 1.0).")] = None,
     top_p: Annotated[Optional[float], typer.Option(
-        help="Nucleus: sample among the likeliest symbols holding this share (default 0.9; 1 = all).")] = None,
+        help="Nucleus: sample among the likeliest symbols holding this share (default 0.97; 1 = all).")] = None,
+    onset_top_p: Annotated[Optional[float], typer.Option(
+        help="Nucleus over what to play when a note starts (default 0.85; 1 = all).")] = None,
     temperature_cc: Annotated[Optional[int], typer.Option(help="Controller setting temperature 0.1-2.0.")] = None,
     tempo_cc: Annotated[Optional[int], typer.Option(help="Controller setting tempo 40-240 bpm.")] = None,
     panic_cc: Annotated[Optional[int], typer.Option(help="Controller that silences everything.")] = None,
@@ -84,7 +86,8 @@ def respond(
     phrase_end_steps: Annotated[Optional[int], typer.Option(help="Silent steps that end a phrase.")] = None,
     response_bars: Annotated[Optional[int], typer.Option(help="Response length in bars (default: call's).")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Base sampling temperature.")] = None,
-    top_p: Annotated[Optional[float], typer.Option(help="Nucleus share (default 0.9; 1 = all).")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus share (default 0.97; 1 = all).")] = None,
+    onset_top_p: Annotated[Optional[float], typer.Option(help="Onset nucleus share (default 0.85).")] = None,
     mode: Annotated[Optional[str], typer.Option(help="Predictor: stateful or window.")] = None,
     random_seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler's random generator.")] = None,
     with_call: Annotated[bool, typer.Option("--with-call", help="Write the call and the response as tracks.")] = False,
@@ -92,7 +95,8 @@ def respond(
 ) -> None:
     """Answer the phrases of a MIDI file offline: the live session logic on a simulated clock, no ports."""
     cfg = _serve_config(config, model=model, bpm=bpm, phrase_end_steps=phrase_end_steps,
-                        response_bars=response_bars, temperature=temperature, top_p=top_p, mode=mode,
+                        response_bars=response_bars, temperature=temperature, top_p=top_p, onset_top_p=onset_top_p,
+                        mode=mode,
                         random_seed=random_seed, log_level=log_level)
     _setup_logging(cfg.log_level)
     from daemon.live import resolve_model

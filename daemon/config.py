@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from engine.events import DEFAULT_BPM, DEFAULT_TOP_P
+from engine.events import DEFAULT_BPM, DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P
 
 BACKENDS = ("alsa", "jack")
 CLOCK_MODES = ("internal", "external")
@@ -38,6 +38,7 @@ class ServeConfig:
     response_bars: int | None = None  # None: as long as the call
     temperature: float = 1.0
     top_p: float = DEFAULT_TOP_P
+    onset_top_p: float = DEFAULT_ONSET_TOP_P
     temperature_cc: int | None = None
     tempo_cc: int | None = None
     panic_cc: int | None = None
@@ -65,8 +66,9 @@ class ServeConfig:
             raise ValueError(f"response_bars must be >= 1, got {self.response_bars!r}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"temperature must be a positive number, got {self.temperature!r}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        for name in ("top_p", "onset_top_p"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
         for name in ("phrase_end_cc", "temperature_cc", "tempo_cc", "panic_cc"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= CC_MAX:

@@ -57,7 +57,8 @@ def read_call(path: str | os.PathLike[str]) -> tuple[list[Event], float | None]:
 
 def make_sampler(model: LstmModel, config: ServeConfig) -> EntropySampler:
     """The engine's sampler at the configured temperature and top-p, seeded by ``random_seed``."""
-    return EntropySampler(model.vocab, SamplerConfig(temperature=config.temperature, top_p=config.top_p),
+    return EntropySampler(model.vocab, SamplerConfig(temperature=config.temperature, top_p=config.top_p,
+                                                       onset_top_p=config.onset_top_p),
                           np.random.default_rng(config.random_seed))
 
 

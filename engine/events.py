@@ -7,7 +7,8 @@ from dataclasses import dataclass
 STEPS_PER_QUARTER = 4  # 16th-note grid
 DEFAULT_SEQUENCE_LENGTH = 64  # steps of context, and length of the delimiter run between songs
 DEFAULT_BPM = 120.0
-DEFAULT_TOP_P = 0.9  # the sampler's nucleus share (engine/sampler.py); here so the CLI needs no numpy
+DEFAULT_TOP_P = 0.97  # the sampler's nucleus shares (engine/sampler.py), here so the CLI needs no numpy:
+DEFAULT_ONSET_TOP_P = 0.85  # over everything, and over what to play when a note or rest starts
 
 REST = "r"
 HOLD = "_"

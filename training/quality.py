@@ -6,9 +6,9 @@ alone (``sequence_length`` x ``/``), exactly as ``antiphon generate`` with an em
 first note, so their statistics describe the model and not a borrowed opening, and the start-of-song failure
 (a stray ``_`` before any note) can show. Every setting uses the same random seed.
 
-Settings compared: the default (entropy-aware temperature, rest weight 0.9, nucleus top-p 0.9); the report's
-sampler (the same without the nucleus); a fixed temperature of 1; the rest weight 1.0; and the raw model
-distribution (fixed temperature 1, no weights, no nucleus).
+Settings compared: the default (entropy-aware temperature, rest weight 0.9, the two nuclei of
+``engine/sampler.py``); the report's sampler (its raise factor 1.5, no nuclei); a fixed temperature of 1; the
+rest weight 1.0; and the raw model distribution (fixed temperature 1, no weights, no nuclei).
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from training.metrics import (
 )
 
 SAMPLERS: dict[str, SamplerConfig] = {
-    "entropy T, r 0.9, top-p 0.9 (default)": SamplerConfig(),
-    "entropy T, r 0.9, all (the report's)": SamplerConfig(top_p=1.0),
-    "fixed T=1, r 0.9, top-p 0.9": SamplerConfig(adaptive=False),
-    "entropy T, r 1.0, top-p 0.9": SamplerConfig(weights={"r": 1.0}),
-    "fixed T=1, r 1.0, all (raw)": SamplerConfig(adaptive=False, weights={"r": 1.0}, top_p=1.0),
+    "default (entropy T, r 0.9, nuclei)": SamplerConfig(),
+    "the report's (entropy T x1.5, r 0.9)": SamplerConfig(raise_factor=1.5, top_p=1.0, onset_top_p=1.0),
+    "fixed T=1, r 0.9, nuclei": SamplerConfig(adaptive=False),
+    "entropy T, r 1.0, nuclei": SamplerConfig(weights={"r": 1.0}),
+    "fixed T=1, r 1.0, no nuclei (raw)": SamplerConfig(adaptive=False, weights={"r": 1.0}, top_p=1.0,
+                                                       onset_top_p=1.0),
 }
 DEFAULT_SAMPLER = next(iter(SAMPLERS))
 COPY_LENGTHS = (8, 16)  # events

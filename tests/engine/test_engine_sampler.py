@@ -49,8 +49,8 @@ def test_entropy_rule_raises_temperature_when_sharp_and_lowers_it_when_flat():
     assert sampler.temperature_for(middle) == pytest.approx(0.8)
     assert sampler.temperature_for(sharp) > 0.8 > sampler.temperature_for(flat)
     # Sampled above the base: the sharp distribution gets flatter than at the base temperature.
-    fixed = _sampler(temperature=0.8, adaptive=False, weights={}, top_p=1.0)
-    adaptive = _sampler(temperature=0.8, weights={}, top_p=1.0)
+    fixed = _sampler(temperature=0.8, adaptive=False, weights={}, top_p=1.0, onset_top_p=1.0)
+    adaptive = _sampler(temperature=0.8, weights={}, top_p=1.0, onset_top_p=1.0)
     assert adaptive.adjust(sharp).max() < fixed.adjust(sharp).max()
     assert fixed.temperature_for(sharp) == fixed.temperature_for(flat) == 0.8
     # Constants are configurable.
@@ -62,24 +62,41 @@ def test_temperature_scaling_matches_the_formula():
     p = np.random.default_rng(1).dirichlet(np.ones(V))
     t = 0.7
     expected = np.exp(np.log(p) / t) / np.exp(np.log(p) / t).sum()
-    np.testing.assert_allclose(_sampler(temperature=t, adaptive=False, weights={}, top_p=1.0).adjust(p), expected,
-                               rtol=1e-10)
+    sampler = _sampler(temperature=t, adaptive=False, weights={}, top_p=1.0, onset_top_p=1.0)
+    np.testing.assert_allclose(sampler.adjust(p), expected, rtol=1e-10)
 
 
 def test_nucleus_keeps_the_most_probable_symbols_holding_top_p():
     p = np.zeros(V)
-    p[:5] = [0.5, 0.25, 0.15, 0.07, 0.03]
-    kept = _sampler(adaptive=False, weights={}, top_p=0.9).adjust(p)
+    p[:5] = [0.5, 0.25, 0.15, 0.07, 0.03]  # no "_" among them: the onset nucleus is off here
+    kept = _sampler(adaptive=False, weights={}, top_p=0.9, onset_top_p=1.0).adjust(p)
     np.testing.assert_allclose(kept[:3], np.array([0.5, 0.25, 0.15]) / 0.9)  # 0.5 + 0.25 < 0.9 <= + 0.15
     assert kept[3:].sum() == 0
-    assert _sampler(adaptive=False, weights={}, top_p=0.1).adjust(p)[0] == 1.0  # at least one symbol stays
-    np.testing.assert_allclose(_sampler(adaptive=False, weights={}, top_p=1.0).adjust(p), p)
-    assert SamplerConfig().top_p == 0.9
-    sampler = _sampler(seed=3, adaptive=False, weights={}, top_p=0.9)
+    assert _sampler(adaptive=False, weights={}, top_p=0.1, onset_top_p=1.0).adjust(p)[0] == 1.0  # one stays
+    np.testing.assert_allclose(_sampler(adaptive=False, weights={}, top_p=1.0, onset_top_p=1.0).adjust(p), p)
+    assert (SamplerConfig().top_p, SamplerConfig().onset_top_p, SamplerConfig().raise_factor) == (0.97, 0.85, 1.25)
+    sampler = _sampler(seed=3, adaptive=False, weights={}, top_p=0.9, onset_top_p=1.0)
     assert {sampler.sample(p) for _ in range(2000)} == {0, 1, 2}
+
+
+def test_onset_nucleus_cuts_unlikely_onsets_and_leaves_the_hold_alone():
+    p = np.zeros(V)
+    hold, notes = VOCAB.index("_"), [VOCAB.index(s) for s in ("60", "62", "64", "65")]
+    p[hold], p[notes] = 0.5, [0.25, 0.15, 0.07, 0.03]
+    kept = _sampler(adaptive=False, weights={}, top_p=1.0, onset_top_p=0.9).adjust(p)
+    assert kept[hold] == pytest.approx(0.5)  # the hold keeps its probability
+    # 0.25 + 0.15 < 0.9 * 0.5 <= 0.25 + 0.15 + 0.07: three onsets stay, sharing the onset half.
+    np.testing.assert_allclose(kept[notes[:3]], np.array([0.25, 0.15, 0.07]) * 0.5 / 0.47)
+    assert kept[notes[3]] == 0 and kept.sum() == pytest.approx(1.0)
+    # Then the nucleus over everything: 0.5 (hold) + 0.266 (60) >= 0.75 of the whole.
+    both = _sampler(adaptive=False, weights={}, top_p=0.75, onset_top_p=0.9).adjust(p)
+    assert set(np.flatnonzero(both)) == {hold, notes[0]}
+    assert both[hold] / both[notes[0]] == pytest.approx(0.5 / (0.25 * 0.5 / 0.47))
     for bad in (0.0, 1.5, -1):
         with pytest.raises(ValueError, match="top_p"):
             SamplerConfig(top_p=bad)
+        with pytest.raises(ValueError, match="onset_top_p"):
+            SamplerConfig(onset_top_p=bad)
 
 
 def test_weights_shift_frequencies_as_configured():
