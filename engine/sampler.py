@@ -19,15 +19,15 @@ For each predicted distribution p (the raw model output, before any weighting):
 4. Symbol weights: ``p''_i = p'_i w_i / sum_j p'_j w_j``; ``r`` weighs 0.9 and every other symbol 1.0 unless
    configured. A weight of 0 bans a symbol; if the weights ban every symbol the model allows, the weights
    are ignored for that step (a distribution is always returned, never NaN).
-5. Nucleus (top-p) truncation, an addition to the report's rule (Holtzman et al. 2020), in two parts:
-   first among the symbols other than ``_`` (what to play, if a note or rest starts): keep the most probable
-   until together they hold ``onset_top_p`` (default 0.85) of the onset probability and renormalise them
-   within it, ``_`` untouched; then over the whole distribution with ``top_p`` (default 0.97). Without it a
-   melody drifts: its rare far-off pitches add up over a song (the bundled model's sampled melodies spanned
-   23 ± 9 semitones against 12.6 ± 2.6 in real ``erk`` songs). A single nucleus over everything also cut
-   every onset where ``_`` held most of the probability, so notes came out too long; the onset part alone let
-   the entropy rule's extra short notes through. The defaults were chosen on validation songs with
-   ``benchmarks/bench_sampling.py``. ``top_p=1`` and ``onset_top_p=1`` turn them off.
+5. Nucleus (top-p) truncation, an addition to the report's rule (Holtzman et al. 2020), in two parts: first among
+   the symbols other than ``_`` (what to play, if a note or rest starts): keep the most probable until together they
+   hold ``onset_top_p`` (default 0.85) of the onset probability and renormalise them within it, ``_`` untouched;
+   then over the whole distribution with ``top_p`` (default 0.97). Without it a melody drifts: its rare far-off
+   pitches add up over a song (the bundled model's sampled melodies spanned 23 ± 9 semitones against 12.6 ± 2.6 in
+   real ``erk`` songs; 12.7 ± 3.5 with it). A single nucleus over everything also cut every onset where ``_`` held
+   most of the probability, so notes came out too long; the onset part alone let the entropy rule's extra short
+   notes through. The defaults were chosen on validation songs with ``benchmarks/bench_sampling.py``. ``top_p=1``
+   and ``onset_top_p=1`` turn them off.
 6. One draw from the result with the ``numpy.random.Generator`` passed in (reproducible with a seed).
 """
 
