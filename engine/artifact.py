@@ -115,12 +115,7 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
     if not folder.is_dir():
         raise ValueError(f"model folder not found: {folder}")
     config_path = folder / CONFIG_FILE
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise ValueError(f"model folder {folder} has no {CONFIG_FILE}") from err
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config_path} is not valid JSON: {err}") from err
+    config = _read_json(config_path, f"model folder {folder} has no {CONFIG_FILE}")
     _check_config(config, config_path)
     vocab = Vocab.load(folder / VOCAB_FILE)
     arch = config["architecture"]
@@ -144,14 +139,19 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
     if config.get("event_model") is not None:
         MixConfig.from_config(config["event_model"])
         events_path = folder / EVENTS_FILE
-        try:
-            data = json.loads(events_path.read_text(encoding="utf-8"))
-        except FileNotFoundError as err:
-            raise ValueError(f"{folder}: config has an event_model but there is no {EVENTS_FILE}") from err
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{events_path} is not valid JSON: {err}") from err
+        data = _read_json(events_path, f"{folder}: config has an event_model but there is no {EVENTS_FILE}")
         events = check_events(data, vocab, str(events_path))
     return Artifact(config=config, vocab=vocab, weights=weights, events=events)
+
+
+def _read_json(path: Path, missing: str) -> Any:
+    """The JSON in ``path``; ``ValueError`` saying ``missing`` if there is no file, or what is wrong with it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ValueError(missing) from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from err
 
 
 def _load_weights(path: Path) -> dict[str, np.ndarray]:
