@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "tests" / "daemon"))
 
 from harness import Client, Daemon, JackServer  # noqa: E402
 
-from engine.model import bundled_model_path  # noqa: E402
+from antiphon.engine.model import bundled_model_path  # noqa: E402
 
 BPM = 120.0
 STEP_S = 60.0 / BPM / 4

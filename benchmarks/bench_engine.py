@@ -33,10 +33,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.artifact import save_artifact  # noqa: E402
-from engine.events import STEPS_PER_QUARTER  # noqa: E402
-from engine.model import LstmModel  # noqa: E402
-from engine.vocab import Vocab  # noqa: E402
+from antiphon.engine.artifact import save_artifact  # noqa: E402
+from antiphon.engine.events import STEPS_PER_QUARTER  # noqa: E402
+from antiphon.engine.model import LstmModel  # noqa: E402
+from antiphon.engine.vocab import Vocab  # noqa: E402
 
 SEQUENCE_LENGTH = 64
 POSITION_BUCKETS = ((0, 64), (64, 128), (128, 256), (256, 10**9))  # steps into a song
@@ -59,8 +59,8 @@ def _time_steps(predictor, indices) -> list[float]:
 
 def _fresh_load_s(folder: Path, repeats: int) -> dict[str, float]:
     """Import engine.model and load the artifact in a new interpreter: in-process and whole-process seconds."""
-    code = ("import time; t0 = time.perf_counter(); import engine.model; "
-            f"engine.model.LstmModel.load({str(folder)!r}); print(time.perf_counter() - t0)")
+    code = ("import time; t0 = time.perf_counter(); import antiphon.engine.model; "
+            f"antiphon.engine.model.LstmModel.load({str(folder)!r}); print(time.perf_counter() - t0)")
     inner, wall = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -72,7 +72,7 @@ def _fresh_load_s(folder: Path, repeats: int) -> dict[str, float]:
 
 def _generate_cold_s(folder: Path, repeats: int) -> float:
     script = Path(sys.executable).parent / "antiphon"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "daemon.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "antiphon"]
     walls = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
@@ -100,8 +100,8 @@ def song_memory_steps(model_dir: Path, steps: int, seed: int = 0) -> dict:
     The symbols are a melody the full predictor samples itself (songs restart at each ``/``), with bar
     positions of 4/4, so the event model sees realistic events.
     """
-    from engine.events import DELIMITER
-    from engine.meter import COMMON_TIME, bar_positions
+    from antiphon.engine.events import DELIMITER
+    from antiphon.engine.meter import COMMON_TIME, bar_positions
 
     model = LstmModel.load(model_dir)
     t0 = time.perf_counter()
@@ -140,8 +140,8 @@ def song_memory_steps(model_dir: Path, steps: int, seed: int = 0) -> dict:
 
 def compare_modes(model_dir: Path, dataset_dir: Path, split: str, max_songs: int) -> dict:
     """Mean NLL per step of the stateful and window predictors on the model's held-out songs."""
-    from training.dataset import load_dataset
-    from training.sequences import split_songs
+    from antiphon.training.dataset import load_dataset
+    from antiphon.training.sequences import split_songs
 
     model = LstmModel.load(model_dir)
     dataset = load_dataset(dataset_dir)
@@ -227,7 +227,7 @@ def main() -> None:
         return
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from training.model import build_model, export_weights
+    from antiphon.training.model import build_model, export_weights
 
     vocab = Vocab.build(str(p) for p in range(55, 55 + args.vocab - 3))
     keras_model = build_model(len(vocab), units=args.units)
@@ -272,7 +272,7 @@ def main() -> None:
         print(f"{name:16}{r['p50_ms']:10.3f}{r['p99_ms']:10.3f}{r['max_ms']:10.3f}{r['n']:7d}   {ratio}"
               f"        {targets[name]}")
     print(f"engine window vs Keras predict, same window: max |diff| = {max_diff:.2e}")
-    print(f"import engine.model + load artifact (fresh process): {load['import_and_load_s']:.3f} s "
+    print(f"import antiphon.engine.model + load artifact (fresh process): {load['import_and_load_s']:.3f} s "
           f"(target <= 0.5 s); whole process {load['process_wall_s']:.3f} s")
     print(f"antiphon generate --steps 64, cold start wall: {generate_s:.3f} s")
     print(json.dumps({"benchmark": "engine", "units": args.units, "vocab": len(vocab), **{

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def run(corpus: str, out: Path, workers: int, cache: bool, scheduler: str | None = None) -> tuple[float, dict]:
-    cmd = [sys.executable, "-m", "daemon.cli", "preprocess", corpus, "--out", str(out),
+    cmd = [sys.executable, "-m", "antiphon", "preprocess", corpus, "--out", str(out),
            "--workers", str(workers), "--json"] + ([] if cache else ["--no-cache"])
     if scheduler:
         cmd += ["--scheduler", scheduler]

@@ -32,11 +32,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.model import LstmModel  # noqa: E402
-from engine.sampler import SamplerConfig  # noqa: E402
-from training.cache_tune import split_songs_of  # noqa: E402
-from training.metrics import compare_sets, melody_stats  # noqa: E402
-from training.quality import sample_melodies  # noqa: E402
+from antiphon.engine.model import LstmModel  # noqa: E402
+from antiphon.engine.sampler import SamplerConfig  # noqa: E402
+from antiphon.training.cache_tune import split_songs_of  # noqa: E402
+from antiphon.training.metrics import compare_sets, melody_stats  # noqa: E402
+from antiphon.training.quality import sample_melodies  # noqa: E402
 
 OA_MARGIN = 0.05
 MAX_STEPS = 1016

@@ -39,7 +39,7 @@ TARGET_SPEEDUP = 50.0
 def child(args: argparse.Namespace) -> None:
     """Train one recipe for the time budget and print its figures as one JSON line."""
     sys.path.insert(0, str(ROOT))
-    from training.train import train
+    from antiphon.training.train import train
 
     started = time.perf_counter()
     result = train(args.data, args.out, recipe=args.child, epochs=10_000, batch_size=args.batch_size,

@@ -7,23 +7,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from daemon.cli import _setup_logging, app
+from antiphon.cli_support import fail, setup_logging, user_errors
 
 # -- daemon -------------------------------------------------------------------------------------------------
 
 
 def _serve_config(config_file: Optional[Path], **values):
     """Build the daemon's config (defaults < TOML file < command line); a bad value exits with its message."""
-    from daemon.config import build_config
+    from antiphon.daemon.config import build_config
 
-    try:
+    with user_errors():
         return build_config(config_file, **values)
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
 
 
-@app.command()
 def serve(
     model: Annotated[Optional[str], typer.Option(help="Model artifact folder (default: the bundled model).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with any of these options (CLI wins).")] = None,
@@ -63,20 +59,20 @@ def serve(
     import time
 
     started = time.monotonic()
-    values = {k: v for k, v in locals().items() if k not in ("config", "started", "time")}
-    cfg = _serve_config(config, **values)
-    _setup_logging(cfg.log_level)
-    from daemon.live import serve as run_serve
+    cfg = _serve_config(config, model=model, input=input, output=output, virtual=virtual, backend=backend, bpm=bpm,
+                        input_channel=input_channel, output_channel=output_channel, phrase_end_steps=phrase_end_steps,
+                        phrase_end_cc=phrase_end_cc, response_bars=response_bars, temperature=temperature, top_p=top_p,
+                        onset_top_p=onset_top_p, temperature_cc=temperature_cc, tempo_cc=tempo_cc, panic_cc=panic_cc,
+                        passthrough=passthrough, clock=clock, send_clock=send_clock, record=record, log_level=log_level,
+                        mode=mode, random_seed=random_seed, realtime_priority=realtime_priority)
+    setup_logging(cfg.log_level)
+    from antiphon.daemon.live import serve as run_serve
 
-    try:
+    with user_errors():
         code = run_serve(cfg, started=started)
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
     raise typer.Exit(code)
 
 
-@app.command()
 def respond(
     call: Annotated[Path, typer.Argument(help="MIDI file holding the call (one or more phrases).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="MIDI file to write.")] = Path("response.mid"),
@@ -98,29 +94,25 @@ def respond(
                         response_bars=response_bars, temperature=temperature, top_p=top_p, onset_top_p=onset_top_p,
                         mode=mode,
                         random_seed=random_seed, log_level=log_level)
-    _setup_logging(cfg.log_level)
-    from daemon.live import resolve_model
-    from daemon.offline import respond_file
-    from engine.model import LstmModel
+    setup_logging(cfg.log_level)
+    from antiphon.daemon.live import resolve_model
+    from antiphon.daemon.offline import respond_file
+    from antiphon.engine.model import LstmModel
 
-    try:
+    with user_errors():
         result = respond_file(call, out, LstmModel.load(resolve_model(cfg.model)), cfg, with_call=with_call,
                               bpm_from_file=bpm is None)
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
     for ex in result.exchanges:
         typer.echo(f"call {ex['call_steps']} steps in {ex['key']} -> response {ex['response_steps']} steps, "
                    f"{ex['response_notes']} notes")
     typer.echo(f"{len(result.exchanges)} response(s) -> {out}")
 
 
-@app.command()
 def ports(
     backend: Annotated[Optional[str], typer.Option(help="Only this backend: alsa or jack.")] = None,
 ) -> None:
     """List MIDI input and output ports for each backend."""
-    from daemon.ports import BACKENDS, port_names
+    from antiphon.daemon.ports import BACKENDS, port_names
 
     for name in [backend] if backend else list(BACKENDS):
         try:
@@ -132,7 +124,6 @@ def ports(
         typer.echo(f"{name} outputs: " + (", ".join(outputs) or "none"))
 
 
-@app.command()
 def panic(
     output: Annotated[Optional[str], typer.Option(help="Output port: case-insensitive part of its name.")] = None,
     backend: Annotated[Optional[str], typer.Option(help="alsa or jack (default as for serve).")] = None,
@@ -141,18 +132,14 @@ def panic(
     config: Annotated[Optional[Path], typer.Option(help="Take output, backend and channel from this TOML.")] = None,
 ) -> None:
     """Silence a synth: note-offs, sustain off, all notes off (CC 123), all sound off (CC 120) on all channels."""
-    from daemon.live import panic as send_panic
+    from antiphon.daemon.live import panic as send_panic
 
-    _setup_logging("INFO")
+    setup_logging("INFO")
     cfg = _serve_config(config, output=output, backend=backend)
     if cfg.output is None:
-        typer.echo("error: no output port: give --output NAME or a --config with 'output'", err=True)
-        raise typer.Exit(2)
+        raise fail("no output port: give --output NAME or a --config with 'output'")
     channels = channel or [cfg.output_channel]
     if any(not 1 <= c <= 16 for c in channels):
         raise typer.BadParameter(f"--channel must be 1..16, got {channels}")
-    try:
+    with user_errors():
         send_panic(cfg.output, cfg.backend, channels)
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err

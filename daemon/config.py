@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from engine.events import DEFAULT_BPM, DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P
+from antiphon.engine.events import DEFAULT_BPM, DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P
 
 BACKENDS = ("alsa", "jack")
 CLOCK_MODES = ("internal", "external")

@@ -13,19 +13,19 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from daemon.clock import StepClock
-from daemon.config import ServeConfig
-from daemon.loop import QueueSource, run_loop
-from daemon.notify import Notifier
-from daemon.offline import make_sampler
-from daemon.phrase import Call
-from daemon.ports import InputQueue, open_input, open_output, use_backend
-from daemon.reconnect import InputHolder, PortWatcher, SwitchableOutput
-from daemon.recorder import SessionRecorder, recover
-from daemon.response import Responder
-from daemon.session import Session
-from engine.events import Note
-from engine.model import LstmModel, bundled_model_path
+from antiphon.daemon.clock import StepClock
+from antiphon.daemon.config import ServeConfig
+from antiphon.daemon.loop import QueueSource, run_loop
+from antiphon.daemon.notify import Notifier
+from antiphon.daemon.offline import make_sampler
+from antiphon.daemon.phrase import Call
+from antiphon.daemon.ports import InputQueue, open_input, open_output, use_backend
+from antiphon.daemon.reconnect import InputHolder, PortWatcher, SwitchableOutput
+from antiphon.daemon.recorder import SessionRecorder, recover
+from antiphon.daemon.response import Responder
+from antiphon.daemon.session import Session
+from antiphon.engine.events import Note
+from antiphon.engine.model import LstmModel, bundled_model_path
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,8 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
 
 def panic(output: str, backend: str | None, channels: list[int]) -> int:
     """Send note-offs (on ``channels``, 1-based) and sustain off, CC 123, CC 120 on all channels to ``output``."""
-    from daemon.player import panic_messages
-    from daemon.ports import match_port
+    from antiphon.daemon.player import panic_messages
+    from antiphon.daemon.ports import match_port
 
     use_backend(backend)
     name = match_port(output, mido.get_output_names(), "output")

@@ -15,8 +15,8 @@ from typing import Protocol
 
 import mido
 
-from daemon.clock import SimulatedTime, StepClock
-from daemon.session import Session
+from antiphon.daemon.clock import SimulatedTime, StepClock
+from antiphon.daemon.session import Session
 
 SPIN_S = 0.0005  # the last half millisecond before a deadline is busy-waited: sleeps wake late by ~0.1 ms
 WAKE_S = 0.02  # a stop request (SIGTERM) is seen within this long, not only at the next step's deadline

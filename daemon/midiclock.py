@@ -17,7 +17,7 @@ from collections import deque
 
 import mido
 
-from daemon.clock import SECONDS_PER_MINUTE, StepClock
+from antiphon.daemon.clock import SECONDS_PER_MINUTE, StepClock
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from daemon.clock import SimulatedTime, StepClock
-from daemon.config import ServeConfig
-from daemon.loop import Event, ScriptedSource, run_loop
-from daemon.phrase import MAX_CALL_STEPS
-from daemon.recorder import write_session_midi
-from daemon.session import CALL_TRACK, RESPONSE_TRACK, Session
-from engine.model import LstmModel
-from engine.sampler import EntropySampler, SamplerConfig
+from antiphon.daemon.clock import SimulatedTime, StepClock
+from antiphon.daemon.config import ServeConfig
+from antiphon.daemon.loop import Event, ScriptedSource, run_loop
+from antiphon.daemon.phrase import MAX_CALL_STEPS
+from antiphon.daemon.recorder import write_session_midi
+from antiphon.daemon.session import CALL_TRACK, RESPONSE_TRACK, Session
+from antiphon.engine.model import LstmModel
+from antiphon.engine.sampler import EntropySampler, SamplerConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def make_sampler(model: LstmModel, config: ServeConfig) -> EntropySampler:
 
 def respond_events(events: list[Event], model: LstmModel, config: ServeConfig) -> OfflineResult:
     """Play ``events`` into a session on simulated time until every call is answered; return what came out."""
-    from daemon.response import Responder
+    from antiphon.daemon.response import Responder
 
     sim = SimulatedTime(0.0)
     clock = StepClock(config.bpm, model.steps_per_quarter, now=sim.now, sleep=sim.sleep, t0=0.0)

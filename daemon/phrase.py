@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from engine.events import Note
-from engine.midifile import highest_voice
+from antiphon.engine.events import Note
+from antiphon.engine.midifile import highest_voice
 
 MAX_CALL_STEPS = 512  # 32 bars of 16ths: a longer phrase is ended there
 

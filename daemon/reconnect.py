@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import mido
 
-from daemon.ports import close_input, match_port
+from antiphon.daemon.ports import close_input, match_port
 
 log = logging.getLogger(__name__)
 

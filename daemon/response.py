@@ -6,13 +6,13 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
-from daemon.phrase import Call
-from engine.events import DELIMITER, HOLD, MIDI_PITCH_MAX, MIDI_PITCH_MIN, OCTAVE, REST, is_pitch_symbol
-from engine.keyfind import fold_into_vocab, key_name, notes_to_model_key
-from engine.melody import encode_notes
-from engine.meter import COMMON_TIME, bar_positions
-from engine.model import LstmModel, Predictor
-from engine.sampler import EntropySampler, pad_seed
+from antiphon.daemon.phrase import Call
+from antiphon.engine.events import DELIMITER, HOLD, MIDI_PITCH_MAX, MIDI_PITCH_MIN, OCTAVE, REST, is_pitch_symbol
+from antiphon.engine.keyfind import fold_into_vocab, key_name, notes_to_model_key
+from antiphon.engine.melody import encode_notes
+from antiphon.engine.meter import COMMON_TIME, bar_positions
+from antiphon.engine.model import LstmModel, Predictor
+from antiphon.engine.sampler import EntropySampler, pad_seed
 
 log = logging.getLogger(__name__)
 

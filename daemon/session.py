@@ -16,13 +16,13 @@ from dataclasses import replace
 
 import mido
 
-from daemon.clock import StepClock
-from daemon.config import ServeConfig, steps_per_bar
-from daemon.midiclock import FOLLOWED_TYPES, ClockFollower
-from daemon.phrase import Call, CallListener
-from daemon.player import ALL_NOTES_OFF, ALL_SOUND_OFF, NotePlayer
-from daemon.response import Responder, Response, count_notes
-from engine.events import HOLD, REST
+from antiphon.daemon.clock import StepClock
+from antiphon.daemon.config import ServeConfig, steps_per_bar
+from antiphon.daemon.midiclock import FOLLOWED_TYPES, ClockFollower
+from antiphon.daemon.phrase import Call, CallListener
+from antiphon.daemon.player import ALL_NOTES_OFF, ALL_SOUND_OFF, NotePlayer
+from antiphon.daemon.response import Responder, Response, count_notes
+from antiphon.engine.events import HOLD, REST
 
 log = logging.getLogger(__name__)
 

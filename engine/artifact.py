@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.mixture import EVENTS_FILE, MixConfig, check_events
-from engine.vocab import Vocab
+from antiphon.engine.mixture import EVENTS_FILE, MixConfig, check_events
+from antiphon.engine.vocab import Vocab
 
 FORMAT = "antiphon-lstm"
 FORMAT_VERSION = 1

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine.events import OCTAVE, Note, is_pitch_symbol
-from engine.melody import encode_notes, transpose_symbols
-from engine.vocab import Vocab
+from antiphon.engine.events import OCTAVE, Note, is_pitch_symbol
+from antiphon.engine.melody import encode_notes, transpose_symbols
+from antiphon.engine.vocab import Vocab
 
 MAJOR = "major"
 MINOR = "minor"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from engine.events import DELIMITER, HOLD, MIDI_PITCH_MAX, MIDI_PITCH_MIN, REST, Note, is_pitch_symbol
+from antiphon.engine.events import DELIMITER, HOLD, MIDI_PITCH_MAX, MIDI_PITCH_MIN, REST, Note, is_pitch_symbol
 
 
 def encode_notes(notes: Iterable[Note]) -> list[str]:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.events import DEFAULT_BPM, MIDI_PITCH_MAX, MIDI_PITCH_MIN, STEPS_PER_QUARTER, Note
+from antiphon.engine.events import DEFAULT_BPM, MIDI_PITCH_MAX, MIDI_PITCH_MIN, STEPS_PER_QUARTER, Note
 
 TICKS_PER_BEAT = 480
 DEFAULT_VELOCITY = 80

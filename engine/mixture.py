@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
-from engine.ppm import COMBINATIONS, END, ESCAPES, START, EventModel, PPMCounts, event_token, token_parts
-from engine.vocab import Vocab
+from antiphon.engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
+from antiphon.engine.ppm import COMBINATIONS, END, ESCAPES, START, EventModel, PPMCounts, event_token, token_parts
+from antiphon.engine.vocab import Vocab
 
 EVENTS_FILE = "events.json"
 TINY = 1e-300

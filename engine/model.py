@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.artifact import Artifact, load_artifact
-from engine.cache import CacheConfig
-from engine.events import DELIMITER
-from engine.mixture import EventMixture, MixConfig
-from engine.predictor import STATEFUL, WINDOW, Predictor, StatefulPredictor, WindowPredictor
-from engine.vocab import Vocab
+from antiphon.engine.artifact import Artifact, load_artifact
+from antiphon.engine.cache import CacheConfig
+from antiphon.engine.events import DELIMITER
+from antiphon.engine.mixture import EventMixture, MixConfig
+from antiphon.engine.predictor import STATEFUL, WINDOW, Predictor, StatefulPredictor, WindowPredictor
+from antiphon.engine.vocab import Vocab
 
 MODES = (STATEFUL, WINDOW)
 # Held-out erk songs, preliminary 256-unit per-step model (benchmarks/bench_engine.py --compare-modes):

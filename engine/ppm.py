@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
+from antiphon.engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
 
 END = "end"  # the end-of-song event token
 START = "start"  # context only, never predicted: marks the beginning of a song

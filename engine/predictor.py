@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.cache import CacheConfig, SongCache
-from engine.mixture import EventMixture
+from antiphon.engine.cache import CacheConfig, SongCache
+from antiphon.engine.mixture import EventMixture
 
 if TYPE_CHECKING:
-    from engine.model import LstmModel
+    from antiphon.engine.model import LstmModel
 
 STATEFUL = "stateful"
 WINDOW = "window"

@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.events import DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P, DELIMITER, HOLD, REST, is_pitch_symbol
-from engine.meter import bar_positions
-from engine.vocab import Vocab
+from antiphon.engine.events import DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P, DELIMITER, HOLD, REST, is_pitch_symbol
+from antiphon.engine.meter import bar_positions
+from antiphon.engine.vocab import Vocab
 
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_WEIGHTS: Mapping[str, float] = {REST: 0.9}

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
+from antiphon.engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
 
 
 def _symbol_order(symbol: str) -> tuple[int, int, str]:

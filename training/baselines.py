@@ -22,8 +22,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine.events import DELIMITER, REST
-from engine.ppm import COMBINATIONS, END, ESCAPES, OTHER, START, EventModel, PPMCounts, combine, song_events
+from antiphon.engine.events import DELIMITER, REST
+from antiphon.engine.ppm import COMBINATIONS, END, ESCAPES, OTHER, START, EventModel, PPMCounts, combine, song_events
 
 __all__ = ["END", "OTHER", "START", "IdyomModel", "NgramModel", "PPMCounts", "UnigramModel", "combine",
            "count_events", "event_alphabet", "song_events", "tune_idyom"]

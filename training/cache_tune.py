@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.cache import CacheConfig
-from engine.events import DELIMITER
-from engine.meter import bar_positions
-from engine.model import LstmModel
+from antiphon.engine.cache import CacheConfig
+from antiphon.engine.events import DELIMITER
+from antiphon.engine.meter import bar_positions
+from antiphon.engine.model import LstmModel
 
 LAMBDAS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 THETAS = (0.03, 0.1, 0.3, 0.6, 1.0, 2.0)
@@ -80,7 +80,7 @@ def tune_cache(model: LstmModel, songs: Sequence[Sequence[str]],
 
 def split_songs_of(model: LstmModel, data_dir: str | None = None, part: str = "validation") -> tuple[list, list]:
     """The songs of one part of a model's stored split, and their meters, from its dataset folder."""
-    from training.dataset import load_dataset
+    from antiphon.training.dataset import load_dataset
 
     config = model.config
     data = data_dir or (config.get("dataset") or {}).get("path")
@@ -101,7 +101,7 @@ def write_config(model_dir: str, config: dict[str, Any]) -> None:
     import json
     from pathlib import Path
 
-    from engine.artifact import CONFIG_FILE
+    from antiphon.engine.artifact import CONFIG_FILE
 
     path = Path(model_dir) / CONFIG_FILE
     path.write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
@@ -131,7 +131,7 @@ def tune_song_memory(model_dir: str, data_dir: str | None = None, cache: bool = 
         lines.append(f"neural cache lam {result['lam']:.2f}, theta {result['theta']:.2f}: validation loss per "
                      f"symbol {result['val_loss_without']:.4f} -> {result['val_loss']:.4f}")
     if events:
-        from training.event_tune import tune_events_artifact
+        from antiphon.training.event_tune import tune_events_artifact
 
         mixed = tune_events_artifact(model_dir, data_dir, pitch_weight, hold_weight)
         lines.append(f"event model pitch weight {mixed['pitch_weight']:.1f}, hold weight "

@@ -20,9 +20,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from engine.events import DEFAULT_ACCEPTED_DURATIONS, MIDI_PITCH_MAX, MIDI_PITCH_MIN, STEPS_PER_QUARTER, Note
-from engine.keyfind import MAJOR, MINOR, key_name, transposition_to_model_key
-from engine.melody import encode_notes
+from antiphon.engine.events import DEFAULT_ACCEPTED_DURATIONS, MIDI_PITCH_MAX, MIDI_PITCH_MIN, STEPS_PER_QUARTER, Note
+from antiphon.engine.keyfind import MAJOR, MINOR, key_name, transposition_to_model_key
+from antiphon.engine.melody import encode_notes
 
 SUFFIXES = {".krn": "humdrum", ".abc": "abc", ".mid": "midi", ".midi": "midi", ".xml": "musicxml",
             ".musicxml": "musicxml", ".mxl": "musicxml"}

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.events import DELIMITER
-from engine.vocab import Vocab
+from antiphon.engine.events import DELIMITER
+from antiphon.engine.vocab import Vocab
 
 SONGS_DIR = "songs"
 DATASET_FILE = "dataset.txt"

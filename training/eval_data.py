@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.keyfind import fold_into_vocab
-from engine.model import LstmModel
-from engine.vocab import Vocab
-from training.dataset import DATASET_FILE, load_dataset
+from antiphon.engine.keyfind import fold_into_vocab
+from antiphon.engine.model import LstmModel
+from antiphon.engine.vocab import Vocab
+from antiphon.training.dataset import DATASET_FILE, load_dataset
 
 
 @dataclass
@@ -61,7 +61,7 @@ def model_split(config: dict, n_songs: int) -> tuple[list[int], list[int], list[
     if all(isinstance(split.get(k), list) for k in ("train", "validation", "test")):
         parts = tuple([int(i) for i in split[k]] for k in ("train", "validation", "test"))
     elif isinstance(split.get("seed"), int):
-        from training.sequences import split_songs
+        from antiphon.training.sequences import split_songs
 
         parts = split_songs(n_songs, split["seed"])
     else:
@@ -87,8 +87,8 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
         test = [data.songs[i] for i in test_idx]
         return Corpus(train, validation, test, data.vocab, f"{folder} (test split)", train_meters=train_meters,
                       test_meters=[entries[i].get("meter") or None for i in test_idx])
-    from training.corpus import Settings
-    from training.preprocess import preprocess
+    from antiphon.training.corpus import Settings
+    from antiphon.training.preprocess import preprocess
 
     durations = tuple(model.config.get("accepted_durations") or Settings().accepted_durations)
     with tempfile.TemporaryDirectory(prefix="antiphon-eval-") as tmp:

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.events import DELIMITER, HOLD, is_pitch_symbol
-from engine.meter import bar_positions
-from engine.model import DEFAULT_MODE, LstmModel, Predictor
-from engine.vocab import Vocab
-from training.baselines import IdyomModel, NgramModel, UnigramModel, count_events, event_alphabet, tune_idyom
-from training.eval_data import Corpus, load_corpus
+from antiphon.engine.events import DELIMITER, HOLD, is_pitch_symbol
+from antiphon.engine.meter import bar_positions
+from antiphon.engine.model import DEFAULT_MODE, LstmModel, Predictor
+from antiphon.engine.vocab import Vocab
+from antiphon.training.baselines import IdyomModel, NgramModel, UnigramModel, count_events, event_alphabet, tune_idyom
+from antiphon.training.eval_data import Corpus, load_corpus
 
 BOOTSTRAP_RESAMPLES = 2000
 NGRAM_MAX_ORDER = 12
@@ -208,7 +208,7 @@ def evaluate(model_dir: str | os.PathLike[str], *, dataset: str | os.PathLike[st
         "songs": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
         "likelihood": section}
     if samples:
-        from training.quality import generation_quality
+        from antiphon.training.quality import generation_quality
 
         report["generation"] = generation_quality(model, data, idyom, samples=samples, seed=seed, mode=mode,
                                                   max_steps=max_steps, log=log)

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.events import DELIMITER, is_pitch_symbol
-from engine.meter import bar_positions
-from engine.mixture import EventMixture, MixConfig, mix
-from engine.model import LstmModel
-from engine.ppm import song_events
-from training.baselines import event_alphabet, tune_idyom
+from antiphon.engine.events import DELIMITER, is_pitch_symbol
+from antiphon.engine.meter import bar_positions
+from antiphon.engine.mixture import EventMixture, MixConfig, mix
+from antiphon.engine.model import LstmModel
+from antiphon.engine.ppm import song_events
+from antiphon.training.baselines import event_alphabet, tune_idyom
 
 PITCH_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 HOLD_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -86,8 +86,8 @@ def tune_events_artifact(model_dir: str, data_dir: str | None = None, pitch_weig
     recorded): the likelihood-best mixture is not always the best to sample from (see the bundled model's
     README).
     """
-    from engine.artifact import save_events
-    from training.cache_tune import split_songs_of, write_config
+    from antiphon.engine.artifact import save_events
+    from antiphon.training.cache_tune import split_songs_of, write_config
 
     model = LstmModel.load(model_dir)
     train, _ = split_songs_of(model, data_dir, "train")

@@ -19,10 +19,10 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from engine.events import Note
-from engine.keyfind import MAJOR, MINOR, MODEL_TONIC, key_correlations
-from engine.melody import decode_symbols
-from training.baselines import song_events
+from antiphon.engine.events import Note
+from antiphon.engine.keyfind import MAJOR, MINOR, MODEL_TONIC, key_correlations
+from antiphon.engine.melody import decode_symbols
+from antiphon.training.baselines import song_events
 
 PITCH_CLASSES = 12
 DIATONIC = frozenset({0, 2, 4, 5, 7, 9, 11})  # C major / A natural minor; transposed to all 12 keys below

@@ -32,10 +32,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from engine.events import DELIMITER  # noqa: E402
-from engine.vocab import Vocab  # noqa: E402
-from training.dataset import SONGS_DIR  # noqa: E402
-from training.sequences import BatchPlan, SongPlan  # noqa: E402
+from antiphon.engine.events import DELIMITER  # noqa: E402
+from antiphon.engine.vocab import Vocab  # noqa: E402
+from antiphon.training.dataset import SONGS_DIR  # noqa: E402
+from antiphon.training.sequences import BatchPlan, SongPlan  # noqa: E402
 
 INPUTS = ("memory", "tfdata")
 DEFAULT_WINDOW_BATCHES = 32

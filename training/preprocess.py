@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.events import DEFAULT_SEQUENCE_LENGTH
-from training.corpus import (
+from antiphon.engine.events import DEFAULT_SEQUENCE_LENGTH
+from antiphon.training.corpus import (
     DEFAULT_MAX_FILE_BYTES,
     SKIP_REASONS,
     TOO_LARGE,
@@ -35,7 +35,7 @@ from training.corpus import (
     resolve_sources,
     split_items,
 )
-from training.dataset import write_dataset
+from antiphon.training.dataset import write_dataset
 
 SCHEDULER_ENV = "ANTIPHON_DASK_SCHEDULER"
 DASK_CONNECT_TIMEOUT_S = 20

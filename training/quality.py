@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.events import HOLD
-from engine.model import DEFAULT_MODE, LstmModel
-from engine.sampler import EntropySampler, SamplerConfig, generate
-from training.baselines import IdyomModel, count_events
-from training.metrics import (
+from antiphon.engine.events import HOLD
+from antiphon.engine.model import DEFAULT_MODE, LstmModel
+from antiphon.engine.sampler import EntropySampler, SamplerConfig, generate
+from antiphon.training.baselines import IdyomModel, count_events
+from antiphon.training.metrics import (
     STAT_NAMES,
     compare_sets,
     copy_rate,

@@ -174,8 +174,8 @@ def write_outputs(report: dict, *, json_path: str | None = None, markdown_path: 
     if markdown_path and not histograms_path and rows:
         histograms_path = str(Path(markdown_path).with_name(Path(markdown_path).stem + "_stats.png"))
     if histograms_path and rows:
-        from training.metrics import STAT_NAMES
-        from training.plot import plot_stat_histograms
+        from antiphon.training.metrics import STAT_NAMES
+        from antiphon.training.plot import plot_stat_histograms
 
         plot_stat_histograms(rows, STAT_NAMES, histograms_path, labels=STAT_LABELS)
         written["histograms"] = histograms_path

@@ -5,10 +5,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from training.distribute import GlobalWeightedCrossentropy
-from training.model import DEFAULT_LEARNING_RATE, build_model, import_weights
-from training.pipeline import PlanBatches
-from training.sequences import BatchPlan, SongPlan
+from antiphon.training.distribute import GlobalWeightedCrossentropy
+from antiphon.training.model import DEFAULT_LEARNING_RATE, build_model, import_weights
+from antiphon.training.pipeline import PlanBatches
+from antiphon.training.sequences import BatchPlan, SongPlan
 
 EVAL_BATCH_SIZE = 256  # larger batches for scoring only: same numbers, fewer Python round trips
 

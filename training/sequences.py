@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.events import DELIMITER
-from engine.vocab import Vocab
+from antiphon.engine.events import DELIMITER
+from antiphon.engine.vocab import Vocab
 
 RECIPES = ("song", "per_step", "window")
 DEFAULT_CHUNK_LENGTH = 128
@@ -182,7 +182,7 @@ class SongPlan:
         self.position_features = position_features
         self.positions: list[np.ndarray | None] | None = None
         if position_features:
-            from engine.meter import bar_positions
+            from antiphon.engine.meter import bar_positions
 
             meters = meters if meters is not None else [None] * len(self.songs)
             self.positions = [bar_positions(meter, len(song) + 1) if meter else None

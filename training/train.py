@@ -28,14 +28,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from engine.artifact import load_artifact, save_artifact  # noqa: E402
-from engine.events import DEFAULT_ACCEPTED_DURATIONS  # noqa: E402
-from engine.meter import MAX_BAR_STEPS  # noqa: E402
-from training.cache_tune import tune_song_memory  # noqa: E402
-from training.callbacks import EpochLog, TimeBudget  # noqa: E402
-from training.curves import plot_training_curves  # noqa: E402
-from training.dataset import DATASET_FILE, MAPPING_FILE, load_dataset  # noqa: E402
-from training.distribute import (  # noqa: E402
+from antiphon.engine.artifact import load_artifact, save_artifact  # noqa: E402
+from antiphon.engine.events import DEFAULT_ACCEPTED_DURATIONS  # noqa: E402
+from antiphon.engine.meter import MAX_BAR_STEPS  # noqa: E402
+from antiphon.training.cache_tune import tune_song_memory  # noqa: E402
+from antiphon.training.callbacks import EpochLog, TimeBudget  # noqa: E402
+from antiphon.training.curves import plot_training_curves  # noqa: E402
+from antiphon.training.dataset import DATASET_FILE, MAPPING_FILE, load_dataset  # noqa: E402
+from antiphon.training.distribute import (  # noqa: E402
     STRATEGIES,
     configure_cpu_devices,
     cpu_devices_from_env,
@@ -43,7 +43,7 @@ from training.distribute import (  # noqa: E402
     make_strategy,
     replica_count,
 )
-from training.model import (  # noqa: E402
+from antiphon.training.model import (  # noqa: E402
     DEFAULT_DROPOUT,
     DEFAULT_LEARNING_RATE,
     DEFAULT_UNITS,
@@ -51,9 +51,9 @@ from training.model import (  # noqa: E402
     export_weights,
     import_weights,
 )
-from training.pipeline import INPUTS, PlanBatches, song_dataset, song_files  # noqa: E402
-from training.scoring import EVAL_BATCH_SIZE, compile_for_songs, song_loss, window_loss  # noqa: E402
-from training.sequences import (  # noqa: E402
+from antiphon.training.pipeline import INPUTS, PlanBatches, song_dataset, song_files  # noqa: E402
+from antiphon.training.scoring import EVAL_BATCH_SIZE, compile_for_songs, song_loss, window_loss  # noqa: E402
+from antiphon.training.sequences import (  # noqa: E402
     DEFAULT_CHUNK_LENGTH,
     RECIPES,
     SPLIT_FRACTIONS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from daemon_helpers import make_daemon_artifact
 
-from engine.model import LstmModel
+from antiphon.engine.model import LstmModel
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import mido
 import numpy as np
 
-from engine.artifact import expected_shapes, save_artifact
-from engine.events import STEPS_PER_QUARTER
-from engine.vocab import Vocab
+from antiphon.engine.artifact import expected_shapes, save_artifact
+from antiphon.engine.events import STEPS_PER_QUARTER
+from antiphon.engine.vocab import Vocab
 
 C_MAJOR_PCS = (0, 2, 4, 5, 7, 9, 11)
 PITCHES = [p for p in range(55, 85) if p % 12 in C_MAJOR_PCS]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import mido
 
-from daemon.ports import close_input
+from antiphon.daemon.ports import close_input
 
 ROOT = Path(__file__).resolve().parents[2]
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
@@ -64,7 +64,7 @@ class Daemon:
         self.sock.bind(str(self.notify_path))
         self.log_path = tmp / f"serve-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")
-        cmd = [sys.executable, "-m", "daemon.cli", "serve", "--backend", "jack", "--virtual", *args]
+        cmd = [sys.executable, "-m", "antiphon", "serve", "--backend", "jack", "--virtual", *args]
         started = time.monotonic()
         env = {**env, **(extra_env or {}), "NOTIFY_SOCKET": str(self.notify_path)}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)

@@ -6,10 +6,11 @@ import mido
 from daemon_helpers import EB_MAJOR_CALL, scale_pcs
 from typer.testing import CliRunner
 
-from daemon.cli import app
-from engine.events import Note
-from engine.midifile import write_midi
+from antiphon.cli import build_app
+from antiphon.engine.events import Note
+from antiphon.engine.midifile import write_midi
 
+app = build_app()
 runner = CliRunner()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from daemon.clock import SimulatedTime, StepClock, step_period_s
+from antiphon.daemon.clock import SimulatedTime, StepClock, step_period_s
 
 
 def test_step_period():

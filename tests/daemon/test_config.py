@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import ServeConfig, build_config, load_toml
+from antiphon.daemon.config import ServeConfig, build_config, load_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 

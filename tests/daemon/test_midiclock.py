@@ -9,10 +9,10 @@ import pytest
 from daemon_helpers import EB_MAJOR_CALL, phrase_events
 from harness import unmatched_note_ons
 
-from daemon.clock import SimulatedTime, StepClock
-from daemon.config import ServeConfig
-from daemon.midiclock import ClockFollower
-from daemon.offline import LEAD_IN_S, respond_events
+from antiphon.daemon.clock import SimulatedTime, StepClock
+from antiphon.daemon.config import ServeConfig
+from antiphon.daemon.midiclock import ClockFollower
+from antiphon.daemon.offline import LEAD_IN_S, respond_events
 
 EXTERNAL = ServeConfig(random_seed=5, clock="external", virtual=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from daemon.notify import Notifier
+from antiphon.daemon.notify import Notifier
 
 
 def _listen(path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.phrase import CallListener
-from engine.events import Note
-from engine.melody import encode_notes
+from antiphon.daemon.phrase import CallListener
+from antiphon.engine.events import Note
+from antiphon.engine.melody import encode_notes
 
 
 def test_onsets_quantise_to_the_nearest_step_from_the_first_note():

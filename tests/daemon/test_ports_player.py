@@ -5,8 +5,8 @@ from __future__ import annotations
 import mido
 import pytest
 
-from daemon.player import ALL_NOTES_OFF, ALL_SOUND_OFF, SUSTAIN_PEDAL, NotePlayer, panic_messages
-from daemon.ports import InputQueue, default_backend, match_port, use_backend
+from antiphon.daemon.player import ALL_NOTES_OFF, ALL_SOUND_OFF, SUSTAIN_PEDAL, NotePlayer, panic_messages
+from antiphon.daemon.ports import InputQueue, default_backend, match_port, use_backend
 
 NAMES = ["Midi Through:Midi Through Port-0 14:0", "KeyStep 32:KeyStep 32 MIDI 1 20:0", "FLUID Synth (123):Synth input"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from daemon.reconnect import PortWatcher
+from antiphon.daemon.reconnect import PortWatcher
 
 
 class _Port:

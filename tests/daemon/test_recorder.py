@@ -11,8 +11,8 @@ import time
 import mido
 import pytest
 
-from daemon.recorder import JOURNAL_SUFFIX, SessionRecorder, read_journal, recover
-from daemon.session import CALL_TRACK, RESPONSE_TRACK
+from antiphon.daemon.recorder import JOURNAL_SUFFIX, SessionRecorder, read_journal, recover
+from antiphon.daemon.session import CALL_TRACK, RESPONSE_TRACK
 
 
 def _track_notes(midi: mido.MidiFile, index: int) -> list[tuple[float, int]]:
@@ -61,7 +61,7 @@ def test_journal_lags_at_most_the_write_interval_and_splits_when_idle(tmp_path):
 CRASHING_SESSION = textwrap.dedent("""
     import os, signal, sys, time
     import mido
-    from daemon.recorder import SessionRecorder
+    from antiphon.daemon.recorder import SessionRecorder
     recorder = SessionRecorder(sys.argv[1], bpm=120)
     start = time.monotonic()
     for i in range(40):  # 2 s of notes, one every 50 ms

@@ -7,12 +7,12 @@ import json
 import numpy as np
 from daemon_helpers import PITCHES, make_daemon_artifact
 
-from daemon.phrase import Call
-from daemon.response import Responder
-from engine.events import Note
-from engine.mixture import EVENTS_FILE, MixConfig
-from engine.model import LstmModel
-from engine.sampler import EntropySampler, SamplerConfig
+from antiphon.daemon.phrase import Call
+from antiphon.daemon.response import Responder
+from antiphon.engine.events import Note
+from antiphon.engine.mixture import EVENTS_FILE, MixConfig
+from antiphon.engine.model import LstmModel
+from antiphon.engine.sampler import EntropySampler, SamplerConfig
 
 LENGTHS = (1, 2, 4, 8)
 

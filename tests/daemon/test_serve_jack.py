@@ -174,17 +174,17 @@ def test_panic_and_ports_commands_reach_a_jack_port(jack, tmp_path):
 
     from harness import JACK_BACKEND, ROOT
 
-    from daemon.ports import close_input
+    from antiphon.daemon.ports import close_input
 
     received = []
     backend = mido.Backend(JACK_BACKEND, load=True)
     synth = backend.open_input("hanging synth", virtual=True, client_name="synth",
                                callback=lambda m: received.append(m))
     try:
-        listed = subprocess.run([sys.executable, "-m", "daemon.cli", "ports", "--backend", "jack"], cwd=ROOT,
+        listed = subprocess.run([sys.executable, "-m", "antiphon", "ports", "--backend", "jack"], cwd=ROOT,
                                 env=jack.env, capture_output=True, text=True, timeout=30)
         assert listed.returncode == 0 and "hanging synth" in listed.stdout
-        done = subprocess.run([sys.executable, "-m", "daemon.cli", "panic", "--output", "HANGING", "--backend",
+        done = subprocess.run([sys.executable, "-m", "antiphon", "panic", "--output", "HANGING", "--backend",
                                "jack", "--channel", "1", "--channel", "10"], cwd=ROOT, env=jack.env,
                               capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
@@ -197,7 +197,7 @@ def test_panic_and_ports_commands_reach_a_jack_port(jack, tmp_path):
     assert offs == {(c, n) for c in (0, 9) for n in range(128)}
     controls = {(m.channel, m.control) for m in received if m.type == "control_change"}
     assert controls == {(c, cc) for c in range(16) for cc in (64, 123, 120)}
-    missing = subprocess.run([sys.executable, "-m", "daemon.cli", "panic", "--output", "no such synth",
+    missing = subprocess.run([sys.executable, "-m", "antiphon", "panic", "--output", "no such synth",
                               "--backend", "jack"], cwd=ROOT, env=jack.env, capture_output=True, text=True,
                              timeout=30)
     assert missing.returncode == 2 and "no output port matches" in missing.stderr

@@ -9,14 +9,14 @@ import pytest
 from daemon_helpers import EB_MAJOR_CALL, make_daemon_artifact, phrase_events, scale_pcs
 from harness import unmatched_note_ons
 
-from daemon.clock import SimulatedTime, StepClock
-from daemon.config import ServeConfig
-from daemon.loop import ScriptedSource, run_loop
-from daemon.offline import LEAD_IN_S, make_sampler, respond_events
-from daemon.response import Responder
-from daemon.session import Session
-from engine.artifact import load_artifact
-from engine.model import LstmModel
+from antiphon.daemon.clock import SimulatedTime, StepClock
+from antiphon.daemon.config import ServeConfig
+from antiphon.daemon.loop import ScriptedSource, run_loop
+from antiphon.daemon.offline import LEAD_IN_S, make_sampler, respond_events
+from antiphon.daemon.response import Responder
+from antiphon.daemon.session import Session
+from antiphon.engine.artifact import load_artifact
+from antiphon.engine.model import LstmModel
 
 STEP_S = 0.125
 CONFIG = ServeConfig(random_seed=5)

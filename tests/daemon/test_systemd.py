@@ -38,7 +38,7 @@ def test_unit_declares_the_service_contract():
 
 def test_systemd_accepts_the_unit_and_rates_it_well_hardened(tmp_path):
     analyze = shutil.which("systemd-analyze")
-    text = UNIT.read_text().replace("%h/.local/bin/antiphon", f"{sys.executable} -m daemon.cli")
+    text = UNIT.read_text().replace("%h/.local/bin/antiphon", f"{sys.executable} -m antiphon")
     unit = tmp_path / "antiphon.service"
     unit.write_text(text)
     if analyze is None:  # no systemd here: the file must at least parse as a unit

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.artifact import expected_shapes, save_artifact
-from engine.events import STEPS_PER_QUARTER
-from engine.vocab import Vocab
+from antiphon.engine.artifact import expected_shapes, save_artifact
+from antiphon.engine.events import STEPS_PER_QUARTER
+from antiphon.engine.vocab import Vocab
 
 PITCHES = [str(p) for p in range(60, 77)]  # with / r _ : 20 symbols
 

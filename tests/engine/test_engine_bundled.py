@@ -9,8 +9,8 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from engine.model import BUNDLED_MODEL_DIR, LstmModel, bundled_model_path
-from engine.sampler import EntropySampler, SamplerConfig, generate
+from antiphon.engine.model import BUNDLED_MODEL_DIR, LstmModel, bundled_model_path
+from antiphon.engine.sampler import EntropySampler, SamplerConfig, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,7 @@ def test_bundled_model_continues_a_seed_in_c_major():
 
 def test_respond_uses_the_bundled_model_by_default(tmp_path):
     out = tmp_path / "response.mid"
-    proc = subprocess.run([sys.executable, "-m", "daemon.cli", "respond", str(ROOT / "examples" / "call.mid"),
+    proc = subprocess.run([sys.executable, "-m", "antiphon", "respond", str(ROOT / "examples" / "call.mid"),
                            "-o", str(out), "--random-seed", "3"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.cache import CacheConfig, SongCache
+from antiphon.engine.cache import CacheConfig, SongCache
 
 
 def test_mixture_matches_a_hand_computation():
@@ -50,7 +50,7 @@ def test_bad_settings_are_refused(lam, theta):
 def test_stateful_predictor_mixes_its_cache_and_forgets_it_at_a_song_end(tmp_path):
     from engine_helpers import make_artifact
 
-    from engine.model import LstmModel
+    from antiphon.engine.model import LstmModel
 
     model = LstmModel.load(make_artifact(tmp_path / "m", units=8, sequence_length=4, seed=3)[0])
     config = CacheConfig(lam=0.3, theta=0.5)

@@ -6,10 +6,11 @@ import pytest
 from engine_helpers import make_artifact
 from typer.testing import CliRunner
 
-from daemon.cli import app
-from engine.events import Note
-from engine.midifile import read_midi_notes, write_midi
+from antiphon.cli import build_app
+from antiphon.engine.events import Note
+from antiphon.engine.midifile import read_midi_notes, write_midi
 
+app = build_app()
 runner = CliRunner()
 
 

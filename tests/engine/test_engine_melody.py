@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.events import DELIMITER, HOLD, REST, Note
-from engine.melody import decode_symbols, encode_notes, transpose_symbols
+from antiphon.engine.events import DELIMITER, HOLD, REST, Note
+from antiphon.engine.melody import decode_symbols, encode_notes, transpose_symbols
 
 SYMBOLS = st.one_of(st.sampled_from([REST, HOLD]), st.integers(0, 127).map(str))
 

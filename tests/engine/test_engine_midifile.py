@@ -6,16 +6,16 @@ import mido
 import pytest
 from engine_helpers import PITCHES
 
-from engine.events import Note
-from engine.keyfind import (
+from antiphon.engine.events import Note
+from antiphon.engine.keyfind import (
     estimate_key,
     fold_into_vocab,
     key_name,
     notes_to_model_key,
     transposition_to_model_key,
 )
-from engine.midifile import read_midi_notes, write_midi
-from engine.vocab import Vocab
+from antiphon.engine.midifile import read_midi_notes, write_midi
+from antiphon.engine.vocab import Vocab
 
 # A phrase with a rest, a dotted note and a long note; steps of a 16th.
 PHRASE = [Note(67, 0, 2), Note(67, 2, 2), Note(65, 4, 3), Note(None, 7, 1), Note(64, 8, 4), Note(62, 12, 8)]
@@ -67,7 +67,7 @@ def test_reading_quantises_and_keeps_the_highest_voice(tmp_path):
 
 
 def test_a_lower_note_under_a_sounding_melody_note_is_dropped():
-    from engine.midifile import highest_voice
+    from antiphon.engine.midifile import highest_voice
 
     assert highest_voice([(0, 8, 72), (2, 4, 60), (8, 10, 71)]) == [Note(72, 0, 8), Note(71, 8, 2)]
     # A higher note starting under a sounding one cuts it.
@@ -90,7 +90,7 @@ def test_bad_midi_files_are_refused(tmp_path):
 def test_musicxml_export_opens_in_music21(tmp_path):
     from music21 import converter
 
-    from training.export import write_musicxml
+    from antiphon.engine.musicxml import write_musicxml
 
     path = write_musicxml(PHRASE + [Note(60, 22, 5)], tmp_path / "phrase.musicxml")
     score = converter.parse(str(path))

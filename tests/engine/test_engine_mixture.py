@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from engine_helpers import PITCHES, make_artifact
 
-from engine.events import DELIMITER, HOLD
-from engine.mixture import EVENTS_FILE, EventMixture, MixConfig, mix
-from engine.model import LstmModel
-from engine.ppm import EventModel, song_events, token_parts
-from engine.vocab import Vocab
+from antiphon.engine.events import DELIMITER, HOLD
+from antiphon.engine.mixture import EVENTS_FILE, EventMixture, MixConfig, mix
+from antiphon.engine.model import LstmModel
+from antiphon.engine.ppm import EventModel, song_events, token_parts
+from antiphon.engine.vocab import Vocab
 
 SONGS = [  # small grid songs over PITCHES, with rests, repeats and a leading hold
     "60 _ _ _ 62 _ 64 _ 65 _ _ _ 64 _ 62 _ 60 _ _ _".split(),

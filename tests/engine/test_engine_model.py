@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from engine_helpers import make_artifact
 
-from engine.artifact import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE
-from engine.model import DEFAULT_MODE, MODES, LstmModel
+from antiphon.engine.artifact import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE
+from antiphon.engine.model import DEFAULT_MODE, MODES, LstmModel
 
 TOLERANCE = 1e-5
 
@@ -18,7 +18,7 @@ TOLERANCE = 1e-5
 @pytest.fixture(scope="module")
 def keras_pair(tmp_path_factory):
     """(engine model, Keras per-step model) for 1 and 2 layers, same random weights."""
-    from training.model import build_model, import_weights
+    from antiphon.training.model import build_model, import_weights
 
     pairs = {}
     for layers, units in ((1, 24), (2, 16)):
@@ -169,7 +169,8 @@ def test_engine_import_stays_light():
     import subprocess
     import sys
 
-    code = ("import sys, engine.model, engine.sampler, engine.keyfind, engine.midifile; "
+    code = ("import sys, antiphon.engine.model, antiphon.engine.sampler, antiphon.engine.keyfind, "
+            "antiphon.engine.midifile, antiphon.engine.musicxml; "
             "heavy = [m for m in ('tensorflow', 'keras', 'mido', 'music21') if m in sys.modules]; "
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from engine.artifact import expected_shapes, save_artifact
-from engine.meter import UNKNOWN, bar_positions, check_meter
-from engine.model import LstmModel
-from engine.vocab import Vocab
+from antiphon.engine.artifact import expected_shapes, save_artifact
+from antiphon.engine.meter import UNKNOWN, bar_positions, check_meter
+from antiphon.engine.model import LstmModel
+from antiphon.engine.vocab import Vocab
 
 P = 12
 
@@ -30,7 +30,7 @@ def test_bar_positions_follow_pickups_and_meter_changes():
 def position_model(tmp_path_factory):
     import keras
 
-    from training.model import build_model, import_weights
+    from antiphon.training.model import build_model, import_weights
 
     vocab = Vocab.build(["60", "62", "64", "65", "67"])
     rng = np.random.default_rng(4)
@@ -85,7 +85,7 @@ def test_bad_positions_are_refused(position_model):
 
 
 def test_time_signatures_become_meters():
-    from engine.meter import meter_from_signature
+    from antiphon.engine.meter import meter_from_signature
 
     assert meter_from_signature("4/4", 4) == [[0, 16, 0]]
     assert meter_from_signature("6/8", 4) == [[0, 12, 0]]

@@ -8,9 +8,9 @@ from engine_helpers import PITCHES, make_artifact
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.events import DELIMITER, REST, is_onset_symbol
-from engine.model import LstmModel
-from engine.sampler import (
+from antiphon.engine.events import DELIMITER, REST, is_onset_symbol
+from antiphon.engine.model import LstmModel
+from antiphon.engine.sampler import (
     EntropySampler,
     SamplerConfig,
     entropy,
@@ -18,7 +18,7 @@ from engine.sampler import (
     pad_seed,
     parse_seed,
 )
-from engine.vocab import Vocab
+from antiphon.engine.vocab import Vocab
 
 VOCAB = Vocab.build(PITCHES)
 V = len(VOCAB)
@@ -205,7 +205,7 @@ def test_generation_stops_at_the_delimiter(tmp_path):
     bias = np.zeros(len(vocab), dtype=np.float32)
     bias[vocab.index(DELIMITER)] = np.log(0.2 / 0.8 * (len(vocab) - 1))
     weights["dense/bias"][:] = bias
-    from engine.artifact import load_artifact, save_artifact
+    from antiphon.engine.artifact import load_artifact, save_artifact
 
     save_artifact(folder, load_artifact(folder).config, vocab, weights)
     model = LstmModel.load(folder)

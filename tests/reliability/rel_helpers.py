@@ -24,7 +24,7 @@ if str(DAEMON_TESTS) not in sys.path:
 from daemon_helpers import make_daemon_artifact  # noqa: E402
 from harness import JACK_BACKEND, ROOT, Daemon, JackServer, unmatched_note_ons  # noqa: E402
 
-from daemon.ports import close_input  # noqa: E402
+from antiphon.daemon.ports import close_input  # noqa: E402
 
 __all__ = ["ROOT", "Daemon", "JackServer", "make_daemon_artifact", "unmatched_note_ons"]
 

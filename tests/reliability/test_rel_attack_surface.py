@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from rel_helpers import ROOT, Daemon, JackServer, make_daemon_artifact, socket_kinds
 
-from engine.artifact import WEIGHTS_FILE
-from engine.model import LstmModel
+from antiphon.engine.artifact import WEIGHTS_FILE
+from antiphon.engine.model import LstmModel
 
 ALLOWED_SOCKETS = {"unix", "netlink"}  # JACK talks over unix sockets; netlink is the kernel, not the network
 SOURCE_DIRS = ("daemon", "engine", "training", "benchmarks", "tests", "systemd")

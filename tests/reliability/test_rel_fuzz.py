@@ -7,11 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rel_helpers import make_daemon_artifact
 
-from daemon.phrase import MAX_CALL_STEPS, CallListener
-from daemon.response import plan_call
-from engine.events import HOLD, REST, is_pitch_symbol
-from engine.melody import decode_symbols, encode_notes
-from engine.model import LstmModel
+from antiphon.daemon.phrase import MAX_CALL_STEPS, CallListener
+from antiphon.daemon.response import plan_call
+from antiphon.engine.events import HOLD, REST, is_pitch_symbol
+from antiphon.engine.melody import decode_symbols, encode_notes
+from antiphon.engine.model import LstmModel
 
 # (gap in grid steps before the event, pitch, velocity or 0 for a release)
 EVENT = st.tuples(st.floats(0.0, 3.0, allow_nan=False), st.integers(0, 127), st.integers(0, 127))

@@ -30,7 +30,7 @@ from rel_helpers import (
     start_daemon,
 )
 
-from daemon.live import FAULT_ENV
+from antiphon.daemon.live import FAULT_ENV
 
 pytestmark = pytest.mark.jack
 
@@ -126,7 +126,7 @@ def test_after_sigkill_panic_silences_the_synth(jack, model, tmp_path):
         stuck = silence_report(synth.received, t0)["stuck"]
         assert stuck, "a hard kill mid-call leaves the passed-through notes hanging"
         killed_at = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "daemon.cli", "panic", "--output", SYNTH, "--backend", "jack"],
+        done = subprocess.run([sys.executable, "-m", "antiphon", "panic", "--output", SYNTH, "--backend", "jack"],
                               cwd=ROOT, env=jack.env, capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
         assert synth.wait_for(lambda: not silence_report(synth.received, killed_at)["stuck"], 2.0)

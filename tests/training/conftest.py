@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from training.corpus import music21_corpus_dir, split_items
-from training.preprocess import preprocess
+from antiphon.training.corpus import music21_corpus_dir, split_items
+from antiphon.training.preprocess import preprocess
 
 SEQUENCE_LENGTH = 16
 

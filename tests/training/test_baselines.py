@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.baselines import (
+from antiphon.training.baselines import (
     END,
     OTHER,
     IdyomModel,

@@ -5,8 +5,8 @@ import hashlib
 import distributed
 import pytest
 
-from training import preprocess as preprocess_module
-from training.preprocess import preprocess
+from antiphon.training import preprocess as preprocess_module
+from antiphon.training.preprocess import preprocess
 
 OUTPUTS = ("dataset.txt", "mapping.json", "manifest.json")
 

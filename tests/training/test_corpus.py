@@ -5,9 +5,9 @@ from pathlib import Path
 import mido
 import pytest
 
-from engine.events import DEFAULT_ACCEPTED_DURATIONS
-from engine.keyfind import transposition_to_model_key
-from training.corpus import (
+from antiphon.engine.events import DEFAULT_ACCEPTED_DURATIONS
+from antiphon.engine.keyfind import transposition_to_model_key
+from antiphon.training.corpus import (
     DURATION,
     NO_MELODY,
     UNREADABLE,
@@ -56,7 +56,7 @@ def test_songs_are_transposed_to_c_major_or_a_minor(key_line, tonic_pc, mode, sh
     for p in scale + [tonic_triad[0].name + "4", tonic_triad[1].name + "4", tonic_triad[2].name + "4"] * 3:
         part.append(note.Note(p, quarterLength=1))
     part.append(note.Note(tonic_triad[0].name + "4", quarterLength=4))
-    from training.corpus import extract_song
+    from antiphon.training.corpus import extract_song
     result = extract_song(stream.Score([part]), Settings())
     assert result["status"] == "kept"
     assert result["transpose"] == shift

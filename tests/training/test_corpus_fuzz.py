@@ -8,8 +8,8 @@ import mido
 import numpy as np
 import pytest
 
-from training.corpus import SKIP_REASONS, Item, Settings, process_item
-from training.preprocess import preprocess
+from antiphon.training.corpus import SKIP_REASONS, Item, Settings, process_item
+from antiphon.training.preprocess import preprocess
 
 CASES = int(os.environ.get("ANTIPHON_FUZZ_CASES", "1500"))
 HANG_S = 5

@@ -24,9 +24,9 @@ try:
 except RuntimeError:
     pass
 
-from training.dataset import load_dataset  # noqa: E402
-from training.pipeline import song_dataset  # noqa: E402
-from training.sequences import SongPlan, song_batch, songs_to_int, split_songs  # noqa: E402
+from antiphon.training.dataset import load_dataset  # noqa: E402
+from antiphon.training.pipeline import song_dataset  # noqa: E402
+from antiphon.training.sequences import SongPlan, song_batch, songs_to_int, split_songs  # noqa: E402
 
 SEQUENCE_LENGTH = 16
 SEED = 1
@@ -107,7 +107,7 @@ def _free_port() -> int:
 
 
 def _start(data: Path, out: Path, strategy: str, env: dict[str, str]) -> subprocess.Popen:
-    command = [sys.executable, "-c", "from daemon.cli import app; app()", "train", "--data", str(data),
+    command = [sys.executable, "-c", "from antiphon.cli import main; main()", "train", "--data", str(data),
                "--out", str(out), "--input", "tfdata", "--strategy", strategy, "--units", "16",
                "--batch-size", str(ONE_BATCH), "--epochs", str(EPOCHS), "--dropout", "0",
                "--learning-rate", "0.01", "--seed", str(SEED), "--threads", "1", "--log-level", "WARNING"]

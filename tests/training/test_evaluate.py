@@ -18,22 +18,24 @@ except RuntimeError:
 import mido  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from daemon.cli import app  # noqa: E402
-from engine.events import DELIMITER  # noqa: E402
-from engine.model import LstmModel  # noqa: E402
-from training.baselines import IdyomModel, UnigramModel, count_events, event_alphabet  # noqa: E402
-from training.corpus import music21_corpus_dir, split_items  # noqa: E402
-from training.dataset import load_dataset  # noqa: E402
-from training.eval_data import find_dataset, model_split  # noqa: E402
-from training.evaluate import (  # noqa: E402
+from antiphon.cli import build_app  # noqa: E402
+
+app = build_app()
+from antiphon.engine.events import DELIMITER  # noqa: E402
+from antiphon.engine.model import LstmModel  # noqa: E402
+from antiphon.training.baselines import IdyomModel, UnigramModel, count_events, event_alphabet  # noqa: E402
+from antiphon.training.corpus import music21_corpus_dir, split_items  # noqa: E402
+from antiphon.training.dataset import load_dataset  # noqa: E402
+from antiphon.training.eval_data import find_dataset, model_split  # noqa: E402
+from antiphon.training.evaluate import (  # noqa: E402
     evaluate,
     lstm_distributions,
     primed_predictor,
     score_events,
     score_grid,
 )
-from training.preprocess import preprocess  # noqa: E402
-from training.train import train  # noqa: E402
+from antiphon.training.preprocess import preprocess  # noqa: E402
+from antiphon.training.train import train  # noqa: E402
 
 SEQUENCE_LENGTH = 16
 
@@ -171,7 +173,7 @@ def test_plot_draws_call_and_response(tmp_path):
 def test_event_model_is_fitted_tuned_on_validation_and_scored_with_the_lstm(trained, tmp_path):
     import shutil
 
-    from training.event_tune import PITCH_WEIGHTS, tune_events_artifact
+    from antiphon.training.event_tune import PITCH_WEIGHTS, tune_events_artifact
 
     folder = tmp_path / "model"
     shutil.copytree(trained / "model", folder)

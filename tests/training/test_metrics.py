@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.metrics import (
+from antiphon.training.metrics import (
     STAT_NAMES,
     compare_sets,
     copy_rate,

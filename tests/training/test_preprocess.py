@@ -4,10 +4,10 @@ import json
 import subprocess
 import sys
 
-from engine.vocab import Vocab
-from training.corpus import Settings
-from training.dataset import load_dataset, split_joined
-from training.preprocess import preprocess
+from antiphon.engine.vocab import Vocab
+from antiphon.training.corpus import Settings
+from antiphon.training.dataset import load_dataset, split_joined
+from antiphon.training.preprocess import preprocess
 
 
 def small_corpus(tmp_path):
@@ -73,12 +73,12 @@ def test_parallel_and_serial_outputs_are_identical(tmp_path):
 
 def test_cli_preprocess_runs_and_prints_counts(tmp_path):
     out = tmp_path / "cli"
-    proc = subprocess.run([sys.executable, "-m", "daemon.cli", "preprocess", str(small_corpus(tmp_path)),
+    proc = subprocess.run([sys.executable, "-m", "antiphon", "preprocess", str(small_corpus(tmp_path)),
                            "--out", str(out), "--sequence-length", "8", "--json"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "songs found 4, kept 2" in proc.stdout
     assert json.loads(proc.stdout.strip().splitlines()[-1])["kept"] == 2
-    bad = subprocess.run([sys.executable, "-m", "daemon.cli", "preprocess", "--durations", "x,y"],
+    bad = subprocess.run([sys.executable, "-m", "antiphon", "preprocess", "--durations", "x,y"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "--durations" in bad.stderr

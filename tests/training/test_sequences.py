@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.vocab import Vocab
-from training.sequences import (
+from antiphon.engine.vocab import Vocab
+from antiphon.training.sequences import (
     BatchPlan,
     SongPlan,
     build_stream,

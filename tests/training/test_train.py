@@ -18,15 +18,17 @@ except RuntimeError:
 import keras  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from daemon.cli import app  # noqa: E402
-from engine.artifact import load_artifact  # noqa: E402
-from engine.meter import bar_positions  # noqa: E402
-from engine.model import LstmModel  # noqa: E402
-from training.dataset import load_dataset  # noqa: E402
-from training.model import export_weights  # noqa: E402
-from training.scoring import window_loss  # noqa: E402
-from training.sequences import build_stream, split_songs  # noqa: E402
-from training.train import CURVES_FILE, MODEL_FILE, train  # noqa: E402
+from antiphon.cli import build_app  # noqa: E402
+
+app = build_app()
+from antiphon.engine.artifact import load_artifact  # noqa: E402
+from antiphon.engine.meter import bar_positions  # noqa: E402
+from antiphon.engine.model import LstmModel  # noqa: E402
+from antiphon.training.dataset import load_dataset  # noqa: E402
+from antiphon.training.model import export_weights  # noqa: E402
+from antiphon.training.scoring import window_loss  # noqa: E402
+from antiphon.training.sequences import build_stream, split_songs  # noqa: E402
+from antiphon.training.train import CURVES_FILE, MODEL_FILE, train  # noqa: E402
 
 SEQUENCE_LENGTH = 16
 TINY = {"units": 16, "batch_size": 16, "learning_rate": 0.01, "chunk_length": 16, "threads": 1}

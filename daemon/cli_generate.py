@@ -1,4 +1,4 @@
-"""``antiphon generate``, ``evaluate`` and ``plot``: the model's melodies, its scores and pictures."""
+"""``antiphon generate``: continue a seed melody with the model; MIDI and MusicXML out."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from daemon.cli import app
-from engine.events import DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P
+from antiphon.cli_support import fail, user_errors
+from antiphon.engine.events import DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P
 
 # -- generate -----------------------------------------------------------------------------------------------
 
@@ -28,7 +28,6 @@ def _parse_weights(items: list[str]) -> dict[str, float]:
     return weights
 
 
-@app.command()
 def generate(
     seed: Annotated[str, typer.Option(help="Seed symbols in the model's key, e.g. '67 _ 67 _ 65 _ _ _'.")] = "",
     seed_file: Annotated[Optional[Path], typer.Option(
@@ -59,13 +58,13 @@ def generate(
     """Continue a seed melody with the model and write it as MIDI (and optionally MusicXML)."""
     import numpy as np
 
-    from engine.events import DEFAULT_BPM
-    from engine.keyfind import key_name, notes_to_model_key
-    from engine.melody import decode_symbols, transpose_symbols
-    from engine.midifile import read_midi_notes, write_midi
-    from engine.model import DEFAULT_MODE, LstmModel, bundled_model_path
-    from engine.sampler import DEFAULT_WEIGHTS, EntropySampler, SamplerConfig, parse_seed
-    from engine.sampler import generate as generate_symbols
+    from antiphon.engine.events import DEFAULT_BPM
+    from antiphon.engine.keyfind import key_name, notes_to_model_key
+    from antiphon.engine.melody import decode_symbols, transpose_symbols
+    from antiphon.engine.midifile import read_midi_notes, write_midi
+    from antiphon.engine.model import DEFAULT_MODE, LstmModel, bundled_model_path
+    from antiphon.engine.sampler import DEFAULT_WEIGHTS, EntropySampler, SamplerConfig, parse_seed
+    from antiphon.engine.sampler import generate as generate_symbols
 
     if seed and seed_file:
         raise typer.BadParameter("give --seed or --seed-file, not both")
@@ -74,14 +73,13 @@ def generate(
     if model is None:
         model = bundled_model_path()
         if model is None:
-            typer.echo("error: no --model given and no bundled model in engine/bundled/; train one with "
-                       "`antiphon train` and pass --model DIR", err=True)
-            raise typer.Exit(2)
+            raise fail("no --model given and no bundled model in engine/bundled/; train one with "
+                       "`antiphon train` and pass --model DIR")
     weights = {**DEFAULT_WEIGHTS, **_parse_weights(weight or [])}
     bpm = DEFAULT_BPM if bpm is None else bpm
     if not bpm > 0:
         raise typer.BadParameter(f"--bpm must be positive, got {bpm}")
-    try:
+    with user_errors():
         lstm = LstmModel.load(model)
         config = SamplerConfig(temperature=temperature, adaptive=not fixed_temperature, weights=weights,
                                top_p=top_p, onset_top_p=onset_top_p)
@@ -94,93 +92,20 @@ def generate(
             typer.echo(f"seed key {key_name(*key)}, transposed {semitones:+d} semitones into the model's key")
         else:
             seed_symbols = parse_seed(seed)
-        from engine.meter import meter_from_signature
+        from antiphon.engine.meter import meter_from_signature
 
         segments = meter_from_signature(meter, lstm.steps_per_quarter, pickup)
         continuation = generate_symbols(predictor, sampler, seed_symbols, steps, segments)
         melody = transpose_symbols(seed_symbols + continuation, -semitones)
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
     notes = decode_symbols(melody)
     write_midi(notes, out, bpm=bpm, steps_per_quarter=lstm.steps_per_quarter)
     typer.echo(" ".join(melody))
     typer.echo(f"{len(continuation)} symbols generated after a {len(seed_symbols)}-symbol seed "
                f"({predictor.mode} mode) -> {out}")
     if musicxml is not None:
-        from training.export import write_musicxml
+        from antiphon.engine.musicxml import write_musicxml
 
-        write_musicxml(notes, musicxml, bpm=bpm, steps_per_quarter=lstm.steps_per_quarter)
+        beats, beat_type = (int(v) for v in meter.split("/")) if segments else (4, 4)
+        write_musicxml(notes, musicxml, bpm=bpm, steps_per_quarter=lstm.steps_per_quarter, beats=beats,
+                       beat_type=beat_type, pickup_steps=pickup if segments else 0)
         typer.echo(f"MusicXML -> {musicxml}")
-
-
-# -- evaluate ---------------------------------------------------------------------------------------------
-
-
-@app.command()
-def evaluate(
-    model: Annotated[Optional[Path], typer.Option(
-        help="Model artifact folder (default: the bundled model).")] = None,
-    corpus: Annotated[Optional[list[str]], typer.Option(
-        help="Score these songs instead of the model's test split (files, folders or music21 corpus names; "
-             "preprocessed the same way). Repeatable.")] = None,
-    dataset: Annotated[Optional[Path], typer.Option(
-        help="The dataset folder the model was trained on (default: the one its config.json names).")] = None,
-    samples: Annotated[int, typer.Option(
-        help="Melodies to sample per sampler setting (0: likelihood only).")] = 500,
-    seed: Annotated[int, typer.Option(help="Random seed for sampling and the bootstrap.")] = 0,
-    mode: Annotated[Optional[str], typer.Option(help="Predictor: 'stateful' or 'window'.")] = None,
-    json_file: Annotated[Optional[Path], typer.Option(
-        "--json", help="Write the JSON report here too.")] = None,
-    markdown: Annotated[Optional[Path], typer.Option(help="Write a markdown report here.")] = None,
-    histograms: Annotated[Optional[Path], typer.Option(
-        help="PNG of melody-statistic histograms, generated vs real (default: beside --markdown).")] = None,
-) -> None:
-    """Score a model on held-out songs next to classical baselines, and judge melodies sampled from it."""
-    import json
-    import shlex
-    import sys
-
-    from engine.model import DEFAULT_MODE, bundled_model_path
-    from training.evaluate import evaluate as run_evaluate
-    from training.report import format_table, json_safe, write_outputs
-
-    model = model or bundled_model_path()
-    if model is None:
-        typer.echo("error: no --model given and no bundled model in engine/bundled/", err=True)
-        raise typer.Exit(2)
-    try:
-        report = run_evaluate(model, dataset=dataset, corpus=corpus, samples=samples, seed=seed,
-                              mode=mode or DEFAULT_MODE, log=lambda line: typer.echo(line, err=True))
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
-    command = "antiphon " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    written = write_outputs(report, json_path=json_file and str(json_file),
-                            markdown_path=markdown and str(markdown),
-                            histograms_path=histograms and str(histograms), command=command)
-    typer.echo(format_table(report))
-    for kind, path in written.items():
-        typer.echo(f"{kind} -> {path}")
-    typer.echo(json.dumps(json_safe(report)))
-
-
-# -- plot ---------------------------------------------------------------------------------------------------
-
-
-@app.command()
-def plot(
-    midi_file: Annotated[Path, typer.Argument(help="MIDI file: a generated melody or a recorded session.")],
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="PNG to write (default: FILE.png).")] = None,
-    title: Annotated[Optional[str], typer.Option(help="Title (default: the file name).")] = None,
-) -> None:
-    """Draw a MIDI file as a piano roll PNG (call and response tracks in two colours)."""
-    from training.plot import plot_piano_roll
-
-    try:
-        path = plot_piano_roll(midi_file, out or midi_file.with_suffix(".png"), title=title)
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
-    typer.echo(f"piano roll -> {path}")
