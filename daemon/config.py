@@ -8,15 +8,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from antiphon.engine.events import DEFAULT_BPM, DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P
+from antiphon.engine.events import DEFAULT_BPM, DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P, TEMPO_RANGE_BPM
+from antiphon.engine.midifile import MIDI_CHANNELS
+from antiphon.engine.model import MODES
 
 BACKENDS = ("alsa", "jack")
 CLOCK_MODES = ("internal", "external")
-PREDICTOR_MODES = ("stateful", "window")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-MIDI_CHANNELS = 16
 CC_MAX = 127
-MIN_BPM, MAX_BPM = 20.0, 400.0
+MIN_BPM, MAX_BPM = TEMPO_RANGE_BPM
 STEPS_PER_BAR_QUARTERS = 4  # 4/4: a bar is four quarters
 DEFAULT_PHRASE_END_STEPS = 16  # one bar of 16ths
 
@@ -77,7 +77,7 @@ class ServeConfig:
             raise ValueError(f"realtime_priority must be 1..99, got {self.realtime_priority!r}")
         _check_choice("backend", self.backend, BACKENDS, optional=True)
         _check_choice("clock", self.clock, CLOCK_MODES)
-        _check_choice("mode", self.mode, PREDICTOR_MODES)
+        _check_choice("mode", self.mode, MODES)
         _check_choice("log_level", self.log_level, LOG_LEVELS)
         if not self.virtual and self.clock == "external" and self.input is None:
             raise ValueError("clock 'external' needs an input port (input or virtual)")

@@ -18,12 +18,12 @@ from collections import deque
 import mido
 
 from antiphon.daemon.clock import SECONDS_PER_MINUTE, StepClock
+from antiphon.engine.events import TEMPO_RANGE_BPM  # outside it the pulses are not a tempo
 
 log = logging.getLogger(__name__)
 
 PULSES_PER_QUARTER = 24
 FOLLOWED_TYPES = ("clock", "start", "stop", "continue")
-TEMPO_RANGE_BPM = (20.0, 400.0)  # outside it the pulses are not a tempo (a stalled or flooding master)
 DEFAULT_WINDOW = 24  # pulses: one quarter note
 DEFAULT_TOLERANCE = 0.005  # relative tempo change that moves the grid
 DRIFT_STEPS = 0.05  # grid vs pulse count, in steps, before the grid is moved back onto the pulses

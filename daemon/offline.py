@@ -16,13 +16,13 @@ from antiphon.daemon.loop import Event, ScriptedSource, run_loop
 from antiphon.daemon.phrase import MAX_CALL_STEPS
 from antiphon.daemon.recorder import write_session_midi
 from antiphon.daemon.session import CALL_TRACK, RESPONSE_TRACK, Session
+from antiphon.engine.midifile import open_midi, tempo_to_bpm
 from antiphon.engine.model import LstmModel
 from antiphon.engine.sampler import EntropySampler, SamplerConfig
 
 log = logging.getLogger(__name__)
 
 LEAD_IN_S = 0.5  # simulated time before the call's first event
-MICROSECONDS_PER_MINUTE = 60_000_000
 
 
 @dataclass
@@ -37,17 +37,14 @@ class OfflineResult:
 
 def read_call(path: str | os.PathLike[str]) -> tuple[list[Event], float | None]:
     """Note and controller events of a MIDI file in seconds (all tracks merged) and its first tempo in bpm."""
-    try:
-        midi = mido.MidiFile(path)
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
-        raise ValueError(f"cannot read MIDI file {path}: {err}") from err
+    midi = open_midi(path)
     bpm = None
     events: list[Event] = []
     t = 0.0
     for msg in midi:  # delta times in seconds, tempo changes applied
         t += msg.time
         if msg.type == "set_tempo" and bpm is None:
-            bpm = MICROSECONDS_PER_MINUTE / msg.tempo
+            bpm = tempo_to_bpm(msg.tempo)
         elif msg.type in ("note_on", "note_off", "control_change"):
             events.append((t, msg.copy(time=0)))
     if not any(m.type == "note_on" and m.velocity > 0 for _, m in events):

@@ -6,10 +6,11 @@ from collections.abc import Callable, Iterable
 
 import mido
 
+from antiphon.engine.midifile import MIDI_CHANNELS
+
 SUSTAIN_PEDAL = 64
 ALL_SOUND_OFF = 120
 ALL_NOTES_OFF = 123
-MIDI_CHANNELS = 16
 MIDI_NOTES = 128
 
 

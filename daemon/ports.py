@@ -27,9 +27,9 @@ CLOCK_TYPES = ("clock", "start", "stop", "continue", "songpos")
 DROPPED_TYPES = ("sysex", "active_sensing")
 
 
-def default_backend() -> str:
+def default_backend(alsa_device: str = ALSA_SEQ_DEVICE) -> str:
     """ALSA where the sequencer device exists, else JACK."""
-    return "alsa" if os.path.exists(ALSA_SEQ_DEVICE) else "jack"
+    return "alsa" if os.path.exists(alsa_device) else "jack"
 
 
 def use_backend(name: str | None) -> str:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import mido
 
+from antiphon.engine.midifile import bpm_to_tempo
+
 log = logging.getLogger(__name__)
 
 JOURNAL_SUFFIX = ".journal"
@@ -31,7 +33,6 @@ TICKS_PER_BEAT = 480
 SYNC_INTERVAL_S = 1.0
 WRITE_INTERVAL_S = 0.1
 SPLIT_IDLE_S = 60.0  # a new file starts after this long without any event
-MICROSECONDS_PER_MINUTE = 60_000_000
 
 Event = tuple[float, int, list[int]]  # (seconds from the first event, track, MIDI bytes)
 
@@ -40,7 +41,7 @@ def write_session_midi(path: str | os.PathLike[str], events: list[Event], bpm: f
     """Write events as a type-1 MIDI file (tempo track + one track per name in ``TRACK_NAMES``), atomically."""
     path = Path(path)
     midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
-    meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=round(MICROSECONDS_PER_MINUTE / bpm), time=0),
+    meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=bpm_to_tempo(bpm), time=0),
                            mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0)])
     midi.tracks.append(meta)
     ticks_per_s = TICKS_PER_BEAT * bpm / 60.0

@@ -30,7 +30,7 @@ CALL_TRACK = 0
 RESPONSE_TRACK = 1
 CC_ON = 64  # a controller value at or above this presses a switch-like control
 TEMPERATURE_RANGE = (0.1, 2.0)  # temperature controller 0..127 maps linearly onto this
-TEMPO_RANGE_BPM = (40.0, 240.0)  # tempo controller 0..127 maps linearly onto this
+TEMPO_CC_RANGE_BPM = (40.0, 240.0)  # tempo controller 0..127 maps linearly onto this
 CC_MAX = 127
 
 Recorder = Callable[[int, float, mido.Message], None]  # (track, time_s, message)
@@ -113,7 +113,7 @@ class Session:
             sampler.config = replace(sampler.config, temperature=_scale(msg.value, *TEMPERATURE_RANGE))
             log.info("temperature %.2f", sampler.config.temperature)
         elif msg.control == cfg.tempo_cc:
-            self.clock.set_bpm(_scale(msg.value, *TEMPO_RANGE_BPM), at=t)
+            self.clock.set_bpm(_scale(msg.value, *TEMPO_CC_RANGE_BPM), at=t)
             log.info("tempo %.1f bpm", self.clock.bpm)
         elif msg.control == cfg.panic_cc and msg.value >= CC_ON:
             log.info("panic controller: silence")

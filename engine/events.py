@@ -7,6 +7,7 @@ from dataclasses import dataclass
 STEPS_PER_QUARTER = 4  # 16th-note grid
 DEFAULT_SEQUENCE_LENGTH = 64  # steps of context, and length of the delimiter run between songs
 DEFAULT_BPM = 120.0
+TEMPO_RANGE_BPM = (20.0, 400.0)  # tempi a grid may take; outside it a tempo is a mistake (or a stalled clock)
 DEFAULT_TOP_P = 0.97  # the sampler's nucleus shares (engine/sampler.py), here so the CLI needs no numpy:
 DEFAULT_ONSET_TOP_P = 0.85  # over everything, and over what to play when a note or rest starts
 

@@ -19,7 +19,17 @@ TICKS_PER_BEAT = 480
 DEFAULT_VELOCITY = 80
 DRUM_CHANNEL = 9  # MIDI channel 10, zero-based
 MIDI_CHANNELS = 16
-MICROSECONDS_PER_MINUTE = 60_000_000
+MICROSECONDS_PER_MINUTE = 60_000_000  # a set_tempo meta event holds microseconds per quarter note
+
+
+def bpm_to_tempo(bpm: float) -> int:
+    """Quarter notes per minute -> a set_tempo value (microseconds per quarter)."""
+    return round(MICROSECONDS_PER_MINUTE / bpm)
+
+
+def tempo_to_bpm(tempo: int) -> float:
+    """A set_tempo value (microseconds per quarter) -> quarter notes per minute."""
+    return MICROSECONDS_PER_MINUTE / tempo
 
 
 def write_midi(notes: Iterable[Note], path: str | os.PathLike[str], *, bpm: float = DEFAULT_BPM,
@@ -49,7 +59,7 @@ def write_midi(notes: Iterable[Note], path: str | os.PathLike[str], *, bpm: floa
         events.append((note.end_step * ticks_per_step, 0, note.pitch))
     events.sort()
     track = mido.MidiTrack()
-    track.append(mido.MetaMessage("set_tempo", tempo=round(MICROSECONDS_PER_MINUTE / bpm), time=0))
+    track.append(mido.MetaMessage("set_tempo", tempo=bpm_to_tempo(bpm), time=0))
     if program is not None:
         track.append(mido.Message("program_change", program=program, channel=channel, time=0))
     now = 0
@@ -66,6 +76,27 @@ def write_midi(notes: Iterable[Note], path: str | os.PathLike[str], *, bpm: floa
     return path
 
 
+def open_midi(source: str | os.PathLike[str] | bytes, name: str | None = None):
+    """A ``mido.MidiFile`` from a path or the file's bytes, checked: readable, type 0 or 1, ticks per beat.
+
+    Every reader of MIDI files goes through here; a bad file is a ``ValueError`` naming it.
+    """
+    import io
+
+    import mido
+
+    label = name or ("MIDI data" if isinstance(source, bytes) else str(source))
+    try:
+        midi = (mido.MidiFile(file=io.BytesIO(source)) if isinstance(source, bytes) else mido.MidiFile(source))
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
+        raise ValueError(f"cannot read MIDI file {label}: {err}") from err
+    if midi.type == 2:
+        raise ValueError(f"{label}: MIDI type 2 (independent sequences) is not supported")
+    if midi.ticks_per_beat <= 0:
+        raise ValueError(f"{label}: SMPTE time division is not supported")
+    return midi
+
+
 def read_midi_notes(path: str | os.PathLike[str], *, steps_per_quarter: int = STEPS_PER_QUARTER,
                     trim_leading: bool = True) -> list[Note]:
     """Read a MIDI file as one voice of grid notes (highest-note rule, see the module docstring).
@@ -75,14 +106,7 @@ def read_midi_notes(path: str | os.PathLike[str], *, steps_per_quarter: int = ST
     """
     import mido
 
-    try:
-        midi = mido.MidiFile(path)
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
-        raise ValueError(f"cannot read MIDI file {path}: {err}") from err
-    if midi.type == 2:
-        raise ValueError(f"{path}: MIDI type 2 (independent sequences) is not supported")
-    if midi.ticks_per_beat <= 0:
-        raise ValueError(f"{path}: SMPTE time division is not supported")
+    midi = open_midi(path)
     raw = _note_spans(mido.merge_tracks(midi.tracks))
     if not raw:
         raise ValueError(f"{path} holds no notes")

@@ -23,6 +23,7 @@ from typing import Any
 from antiphon.engine.events import DEFAULT_ACCEPTED_DURATIONS, MIDI_PITCH_MAX, MIDI_PITCH_MIN, STEPS_PER_QUARTER, Note
 from antiphon.engine.keyfind import MAJOR, MINOR, key_name, transposition_to_model_key
 from antiphon.engine.melody import encode_notes
+from antiphon.engine.midifile import open_midi
 
 SUFFIXES = {".krn": "humdrum", ".abc": "abc", ".mid": "midi", ".midi": "midi", ".xml": "musicxml",
             ".musicxml": "musicxml", ".mxl": "musicxml"}
@@ -152,15 +153,7 @@ def _parse(item: Item) -> Any:
 
 def _check_midi(data: bytes) -> None:
     """Read a MIDI file with mido first and refuse an implausibly long one before music21 sees it."""
-    import io
-
-    import mido
-
-    midi = mido.MidiFile(file=io.BytesIO(data))
-    if midi.type == 2:
-        raise ValueError("MIDI type 2 (independent sequences) is not supported")
-    if midi.ticks_per_beat <= 0:
-        raise ValueError(f"bad MIDI division {midi.ticks_per_beat}")
+    midi = open_midi(data)
     longest = max((sum(message.time for message in track) for track in midi.tracks), default=0)
     quarters = longest / midi.ticks_per_beat
     if quarters > MAX_MIDI_QUARTERS:

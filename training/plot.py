@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from antiphon.engine.midifile import open_midi
+
 CALL_COLOUR = "#1f77b4"
 RESPONSE_COLOUR = "#e4572e"
 EXTRA_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#7f7f7f")
@@ -21,12 +23,7 @@ NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 def midi_tracks(path: str | os.PathLike[str]) -> list[tuple[str, list[tuple[float, float, int]]]]:
     """(track name, [(start beat, length in beats, pitch)]) for each track with notes."""
-    import mido
-
-    try:
-        midi = mido.MidiFile(path)
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
-        raise ValueError(f"cannot read MIDI file {path}: {err}") from err
+    midi = open_midi(path)
     ticks = midi.ticks_per_beat
     tracks = []
     for number, track in enumerate(midi.tracks):

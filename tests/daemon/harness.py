@@ -58,16 +58,17 @@ class Daemon:
     """``antiphon serve --backend jack --virtual`` in a subprocess; ``ready_s`` is spawn -> READY=1 (sd_notify)."""
 
     def __init__(self, args: list[str], env: dict[str, str], tmp: Path, timeout_s: float = 20.0,
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, command: list[str] | None = None, cwd: Path = ROOT):
         self.notify_path = tmp / f"notify-{time.monotonic_ns()}.sock"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.notify_path))
         self.log_path = tmp / f"serve-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")
-        cmd = [sys.executable, "-m", "antiphon", "serve", "--backend", "jack", "--virtual", *args]
+        command = command or [sys.executable, "-m", "antiphon"]  # another install's `antiphon` script, say
+        cmd = [*command, "serve", "--backend", "jack", "--virtual", *args]
         started = time.monotonic()
         env = {**env, **(extra_env or {}), "NOTIFY_SOCKET": str(self.notify_path)}
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.messages = self.wait_for("READY=1", timeout_s)
         self.ready_s = time.monotonic() - started
 

@@ -22,8 +22,11 @@ def test_match_port_by_case_insensitive_substring():
         match_port("x", [], "output")
 
 
-def test_backend_choice():
-    assert default_backend() in ("alsa", "jack")
+def test_backend_choice(tmp_path):
+    device = tmp_path / "seq"
+    assert default_backend(str(device)) == "jack"  # no ALSA sequencer device: JACK
+    device.touch()
+    assert default_backend(str(device)) == "alsa"
     with pytest.raises(ValueError, match="backend must be one of"):
         use_backend("coreaudio")
 

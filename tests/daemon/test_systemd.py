@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "antiphon.service"
 MAX_EXPOSURE = 3.0  # systemd-analyze security: 0 is fully locked down, 10 is fully exposed
@@ -41,9 +43,8 @@ def test_systemd_accepts_the_unit_and_rates_it_well_hardened(tmp_path):
     text = UNIT.read_text().replace("%h/.local/bin/antiphon", f"{sys.executable} -m antiphon")
     unit = tmp_path / "antiphon.service"
     unit.write_text(text)
-    if analyze is None:  # no systemd here: the file must at least parse as a unit
-        assert _service()["Type"] == "notify"
-        return
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd): the unit's hardening is not rated")
     verify = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0, verify.stderr
     security = subprocess.run([analyze, "security", "--offline=true", str(unit)], capture_output=True, text=True,

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import mido
@@ -17,9 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_bundled_model_is_the_documented_one():
     assert bundled_model_path() == BUNDLED_MODEL_DIR
-    started = time.perf_counter()
-    model = LstmModel.load(BUNDLED_MODEL_DIR)
-    assert time.perf_counter() - started < 5  # a sanity bound only; the benchmark measures load time
+    model = LstmModel.load(BUNDLED_MODEL_DIR)  # load time is measured by benchmarks/bench_engine.py
     config = model.config
     assert config["architecture"]["units"] == 256 and config["architecture"]["position_features"] == 48
     assert config["corpus"]["inputs"] == ["essenFolksong/erk*"] and config["corpus"]["songs"] == 1781

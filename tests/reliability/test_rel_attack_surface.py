@@ -83,9 +83,25 @@ def test_the_source_scan_catches_what_it_looks_for():
     assert calls(bad, "load_model") == ["load_model(p)"]
 
 
-def test_music21_pickle_cache_is_off_in_the_corpus_loader():
-    text = (ROOT / "training" / "corpus.py").read_text()
-    assert "forceSource=True" in text.replace(" ", "")  # parsed from the file, never from music21's cache
+def test_music21_pickle_cache_is_off_in_the_corpus_loader(tmp_path, monkeypatch):
+    """A stale cached parse that music21 itself would return is never what the corpus loader reads."""
+    from music21 import converter, environment
+
+    from antiphon.training.corpus import Item, Settings, process_item
+
+    monkeypatch.setattr(environment.Environment, "getRootTempDir", lambda self: tmp_path)
+    song = tmp_path / "song.krn"
+    song.write_text("**kern\n*M4/4\n4c\n4d\n4e\n4f\n*-\n")
+    converter.parse(str(song), forceSource=False)  # music21 caches this parse (a pickle in its temp dir)
+    assert list(tmp_path.glob("*.p.gz"))
+    written = os.path.getmtime(song)
+    song.write_text("**kern\n*M4/4\n4c\n4e\n4g\n4cc\n*-\n")
+    os.utime(song, (written - 100, written - 100))  # older than the cache, so music21 trusts its copy
+    stale = [n.pitch.midi for n in converter.parse(str(song), forceSource=False).flatten().notes]
+    assert stale == [60, 62, 64, 65]  # the probe works: music21's cache would answer with the old song
+    (result,) = process_item(Item(str(song), None, "humdrum", song.read_bytes()), Settings())
+    pitches = [int(s) for s in result["symbols"] if s.isdigit()]
+    assert np.diff(pitches).tolist() == [4, 3, 5]  # the new song's intervals (it may be transposed): read anew
 
 
 def test_a_keras_file_with_a_lambda_layer_is_refused_in_safe_mode_and_runs_nothing(tmp_path):

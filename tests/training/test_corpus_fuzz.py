@@ -2,7 +2,6 @@
 
 import os
 import signal
-import time
 
 import mido
 import numpy as np
@@ -62,13 +61,11 @@ def test_mutated_midi_files_never_crash_or_hang(tmp_path):
     path = tmp_path / "case.mid"
     settings = Settings()
     statuses = {"kept": 0, "skipped": 0}
-    slowest = 0.0
     previous = signal.signal(signal.SIGALRM, _alarm)
     try:
         for case in range(CASES):
             data = mutate(original, rng)
             path.write_bytes(data)
-            started = time.perf_counter()
             signal.alarm(HANG_S)
             try:
                 results = process_item(Item(str(path), None, "midi", data), settings)
@@ -76,7 +73,6 @@ def test_mutated_midi_files_never_crash_or_hang(tmp_path):
                 pytest.fail(f"case {case} hung for over {HANG_S} s; bytes: {data.hex()[:200]}")
             finally:
                 signal.alarm(0)
-            slowest = max(slowest, time.perf_counter() - started)
             assert results, f"case {case}: no result"
             for result in results:
                 assert result["status"] in statuses
@@ -89,7 +85,6 @@ def test_mutated_midi_files_never_crash_or_hang(tmp_path):
         signal.signal(signal.SIGALRM, previous)
     # Both outcomes occur: the fuzz really reaches the parser, not only the file-reading edge.
     assert statuses["kept"] > 0 and statuses["skipped"] > 0, statuses
-    assert slowest < HANG_S
 
 
 def test_bad_files_of_every_format_are_counted_never_fatal(tmp_path):
