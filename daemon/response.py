@@ -12,7 +12,7 @@ from antiphon.engine.keyfind import fold_into_vocab, key_name, notes_to_model_ke
 from antiphon.engine.melody import encode_notes
 from antiphon.engine.meter import COMMON_TIME, bar_positions
 from antiphon.engine.model import LstmModel, Predictor
-from antiphon.engine.sampler import EntropySampler, pad_seed
+from antiphon.engine.sampler import EntropySampler
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,7 @@ class Responder:
         self.model = model
         self.sampler = sampler
         self._padded = model.predictor(mode)
-        vocab = model.vocab
-        self._padded.prime(vocab.encode(pad_seed([], model.sequence_length)))
+        self._padded.prime(model.song_start())
 
     def respond(self, call: Call, length_steps: int, start_step: int | None = None) -> Response:
         """A response to ``call`` of at most ``length_steps`` steps (raises ``ValueError`` for an unusable call).

@@ -1,6 +1,7 @@
 """The self-describing model artifact: ``weights.npz``, ``vocab.json`` and ``config.json`` in one folder.
 
 A model with an event model (config ``event_model``, ``engine/mixture.py``) also has ``events.json``.
+``config.json`` is read into a :class:`~engine.model_config.ModelConfig` and written atomically.
 
 Weights are plain float arrays in an ``.npz`` read with ``allow_pickle=False``; the architecture is rebuilt
 from ``config.json``, so nothing in the folder is ever executed. Names and shapes (U units, V symbols, gate
@@ -17,9 +18,11 @@ order i, f, c, o as in Keras)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import secrets
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from antiphon.engine.mixture import EVENTS_FILE, MixConfig, check_events
+from antiphon.engine.mixture import EVENTS_FILE, check_events
+from antiphon.engine.model_config import FORMAT, FORMAT_VERSION, ModelConfig
 from antiphon.engine.vocab import Vocab
 
-FORMAT = "antiphon-lstm"
-FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.npz"
 VOCAB_FILE = "vocab.json"
 CONFIG_FILE = "config.json"
@@ -41,31 +43,36 @@ CONFIG_FILE = "config.json"
 class Artifact:
     """A loaded, validated model: config, vocabulary and weights (float32)."""
 
-    config: dict[str, Any]
+    model_config: ModelConfig
     vocab: Vocab
     weights: dict[str, np.ndarray] = field(repr=False)
     # The event model's alphabet and long-term songs (``events.json``, see engine/mixture.py), if it has one.
     events: tuple[list[str], list[list[int]]] | None = field(default=None, repr=False)
 
     @property
+    def config(self) -> dict[str, Any]:
+        """``config.json`` as a plain JSON object (a copy)."""
+        return self.model_config.as_json()
+
+    @property
     def units(self) -> int:
-        return int(self.config["architecture"]["units"])
+        return self.model_config.architecture.units
 
     @property
     def layers(self) -> int:
-        return int(self.config["architecture"].get("layers", 1))
+        return self.model_config.architecture.layers
 
     @property
     def position_features(self) -> int:
-        return int(self.config["architecture"].get("position_features", 0))
+        return self.model_config.architecture.position_features
 
     @property
     def sequence_length(self) -> int:
-        return int(self.config["sequence_length"])
+        return self.model_config.sequence_length
 
     @property
     def steps_per_quarter(self) -> int:
-        return int(self.config["steps_per_quarter"])
+        return self.model_config.steps_per_quarter
 
 
 def expected_shapes(vocab_size: int, units: int, layers: int,
@@ -82,49 +89,20 @@ def expected_shapes(vocab_size: int, units: int, layers: int,
     return shapes
 
 
-def _check_config(config: Any, where: Path) -> None:
-    if not isinstance(config, dict):
-        raise ValueError(f"{where}: config must be a JSON object")
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{where}: not an Antiphon model (format {config.get('format')!r}, "
-                         f"expected {FORMAT!r})")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{where}: unsupported format_version {config.get('format_version')!r}")
-    arch = config.get("architecture")
-    if not isinstance(arch, dict):
-        raise ValueError(f"{where}: config has no 'architecture' object")
-    for key in ("units", "vocab_size"):
-        value = arch.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{where}: architecture.{key} must be a positive integer, got {value!r}")
-    positions = arch.get("position_features", 0)
-    if not isinstance(positions, int) or isinstance(positions, bool) or not 0 <= positions <= 1024:
-        raise ValueError(f"{where}: architecture.position_features must be an integer 0..1024, got {positions!r}")
-    layers = arch.get("layers", 1)
-    if not isinstance(layers, int) or isinstance(layers, bool) or layers <= 0:
-        raise ValueError(f"{where}: architecture.layers must be a positive integer, got {layers!r}")
-    for key in ("sequence_length", "steps_per_quarter"):
-        value = config.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}")
-
-
 def load_artifact(path: str | os.PathLike[str]) -> Artifact:
     """Load and validate an artifact folder; raises ``ValueError`` saying what is wrong."""
     folder = Path(path)
     if not folder.is_dir():
         raise ValueError(f"model folder not found: {folder}")
-    config_path = folder / CONFIG_FILE
-    config = _read_json(config_path, f"model folder {folder} has no {CONFIG_FILE}")
-    _check_config(config, config_path)
+    config = load_config(folder)
     vocab = Vocab.load(folder / VOCAB_FILE)
-    arch = config["architecture"]
-    if len(vocab) != arch["vocab_size"]:
+    arch = config.architecture
+    if len(vocab) != arch.vocab_size:
         raise ValueError(
-            f"{folder}: vocab.json has {len(vocab)} symbols but config says vocab_size {arch['vocab_size']}"
+            f"{folder}: vocab.json has {len(vocab)} symbols but config says vocab_size {arch.vocab_size}"
         )
     weights = _load_weights(folder / WEIGHTS_FILE)
-    shapes = expected_shapes(len(vocab), arch["units"], arch.get("layers", 1), arch.get("position_features", 0))
+    shapes = expected_shapes(len(vocab), arch.units, arch.layers, arch.position_features)
     missing = sorted(set(shapes) - set(weights))
     extra = sorted(set(weights) - set(shapes))
     if missing or extra:
@@ -136,12 +114,44 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
         if not np.all(np.isfinite(weights[name])):
             raise ValueError(f"{WEIGHTS_FILE}: {name} holds NaN or infinite values")
     events = None
-    if config.get("event_model") is not None:
-        MixConfig.from_config(config["event_model"])
+    if config.event_model is not None:
         events_path = folder / EVENTS_FILE
         data = _read_json(events_path, f"{folder}: config has an event_model but there is no {EVENTS_FILE}")
         events = check_events(data, vocab, str(events_path))
-    return Artifact(config=config, vocab=vocab, weights=weights, events=events)
+    return Artifact(model_config=config, vocab=vocab, weights=weights, events=events)
+
+
+def load_config(folder: str | os.PathLike[str]) -> ModelConfig:
+    """The ``config.json`` of a model folder; ``ValueError`` saying what is wrong with it."""
+    path = Path(folder) / CONFIG_FILE
+    data = _read_json(path, f"model folder {folder} has no {CONFIG_FILE}")
+    try:
+        return ModelConfig.from_json(data)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def save_config(folder: str | os.PathLike[str], config: ModelConfig) -> Path:
+    """Write a model folder's ``config.json`` atomically (a reader sees the old file or the new, never half)."""
+    path = Path(folder) / CONFIG_FILE
+    _write_atomically(path, json.dumps(config.as_json(), indent=1, default=_json_default) + "\n")
+    return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
+    # Not mkstemp: its 0600 mode would outlive the rename; "x" mode gets the usual umask permissions.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def _read_json(path: Path, missing: str) -> Any:
@@ -179,20 +189,23 @@ def _load_weights(path: Path) -> dict[str, np.ndarray]:
 def save_events(folder: str | os.PathLike[str], alphabet: list[str], songs: list[list[int]]) -> None:
     """Write ``events.json``: the event model's alphabet and its long-term songs as token indices."""
     text = json.dumps({"alphabet": alphabet, "songs": songs}, separators=(",", ":")) + "\n"
-    (Path(folder) / EVENTS_FILE).write_text(text, encoding="utf-8")
+    _write_atomically(Path(folder) / EVENTS_FILE, text)
 
 
-def save_artifact(path: str | os.PathLike[str], config: dict[str, Any], vocab: Vocab,
+def save_artifact(path: str | os.PathLike[str], config: ModelConfig | dict[str, Any], vocab: Vocab,
                   weights: dict[str, np.ndarray]) -> Path:
-    """Write an artifact folder (config gets ``format`` fields added); validates by loading it back."""
+    """Write an artifact folder; validates by loading it back.
+
+    ``config`` is a :class:`ModelConfig`, or its JSON object (the ``format`` fields may be left out).
+    """
     folder = Path(path)
+    if not isinstance(config, ModelConfig):
+        config = ModelConfig.from_json({"format": FORMAT, "format_version": FORMAT_VERSION, **config})
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
     arrays = {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
     np.savez(folder / WEIGHTS_FILE, **arrays)
     vocab.save(folder / VOCAB_FILE)
-    text = json.dumps(config, indent=1, default=_json_default) + "\n"
-    (folder / CONFIG_FILE).write_text(text, encoding="utf-8")
+    save_config(folder, config)
     load_artifact(folder)
     return folder
 

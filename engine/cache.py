@@ -14,6 +14,7 @@ config. The cache empties whenever a ``/`` is fed, so it holds only the current 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,10 @@ class CacheConfig:
         except (KeyError, TypeError) as err:
             raise ValueError(f"model config 'cache' must hold numbers 'lam' and 'theta', got {config!r}") from err
 
+    def as_config(self) -> dict[str, float]:
+        """The ``cache`` object of a model config (the capacity is the engine's, not the model's)."""
+        return {"lam": self.lam, "theta": self.theta}
+
 
 class SongCache:
     """Stored (state, next symbol) pairs of the current song and the mixture they give."""
@@ -73,15 +78,29 @@ class SongCache:
 
     def mix(self, probs: np.ndarray, state: np.ndarray) -> np.ndarray:
         """The model's probabilities (V,) mixed with the cache's vote at ``state`` (U,); sums to 1."""
-        n = len(self)
-        if n == 0 or self.config.lam == 0.0:
+        if len(self) == 0 or self.config.lam == 0.0:
             return probs
-        scores = (self._states[:n] @ state).astype(np.float64) * self.config.theta
+        lam = self.config.lam
+        return (1.0 - lam) * probs + lam * self._vote(self._dots(state), self.config.theta)
+
+    def votes(self, state: np.ndarray, thetas: Sequence[float]) -> np.ndarray:
+        """The cache's distributions (len(thetas), V) at ``state`` (U,), one per sharpness; the cache must hold
+        an entry. :meth:`mix` uses exactly this vote, so the tuner (``training/cache_tune.py``) scores what runs."""
+        if len(self) == 0:
+            raise ValueError("an empty song cache has no vote")
+        dots = self._dots(state)
+        return np.array([self._vote(dots, theta) for theta in thetas])
+
+    def _dots(self, state: np.ndarray) -> np.ndarray:
+        """h . h_i (n,) for every stored state, in float64."""
+        return (self._states[:len(self)] @ state).astype(np.float64)
+
+    def _vote(self, dots: np.ndarray, theta: float) -> np.ndarray:
+        """softmax_i(theta * h . h_i) summed per stored symbol: a distribution (V,)."""
+        scores = dots * theta
         scores -= scores.max()
         weights = np.exp(scores)
-        vote = np.bincount(self._symbols[:n], weights=weights, minlength=self.vocab_size)
-        lam = self.config.lam
-        return (1.0 - lam) * probs + lam * (vote / weights.sum())
+        return np.bincount(self._symbols[:dots.size], weights=weights, minlength=self.vocab_size) / weights.sum()
 
     def copy(self) -> SongCache:
         other = SongCache.__new__(SongCache)

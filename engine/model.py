@@ -28,6 +28,7 @@ from antiphon.engine.artifact import Artifact, load_artifact
 from antiphon.engine.cache import CacheConfig
 from antiphon.engine.events import DELIMITER
 from antiphon.engine.mixture import EventMixture, MixConfig
+from antiphon.engine.model_config import ModelConfig
 from antiphon.engine.predictor import STATEFUL, WINDOW, Predictor, StatefulPredictor, WindowPredictor
 from antiphon.engine.vocab import Vocab
 
@@ -103,7 +104,8 @@ class LstmModel:
     def __init__(self, artifact: Artifact):
         self.artifact = artifact
         self.vocab: Vocab = artifact.vocab
-        self.config: dict = artifact.config
+        self.model_config: ModelConfig = artifact.model_config
+        self.config: dict = artifact.config  # the same as a JSON object, for reading
         self.sequence_length: int = artifact.sequence_length
         self.steps_per_quarter: int = artifact.steps_per_quarter
         w = artifact.weights
@@ -118,12 +120,12 @@ class LstmModel:
         first.table = np.ascontiguousarray(first.table[:vocab_size])  # (V, 4U)
         self.dense_kernel = np.ascontiguousarray(w["dense/kernel"], dtype=np.float32)  # (U, V)
         self.dense_bias = np.ascontiguousarray(w["dense/bias"], dtype=np.float32)      # (V,)
-        self._delimiter = self.vocab.index(DELIMITER)
+        self.delimiter: int = self.vocab.index(DELIMITER)  # the index of "/", the song boundary
         self._padding: list[tuple[np.ndarray, np.ndarray]] | None = None
         # The neural cache tuned for this model (engine/cache.py), used by stateful predictors by default.
-        self.cache_config: CacheConfig | None = CacheConfig.from_config(self.config.get("cache"))
+        self.cache_config: CacheConfig | None = self.model_config.cache
         # The event model mixed into stateful predictions (engine/mixture.py), counted on first use.
-        self.mix_config: MixConfig | None = MixConfig.from_config(self.config.get("event_model"))
+        self.mix_config: MixConfig | None = self.model_config.event_model
         self._mixture: EventMixture | None = None
 
     @property
@@ -145,6 +147,13 @@ class LstmModel:
 
     def __len__(self) -> int:
         return len(self.vocab)
+
+    def song_start(self) -> list[int]:
+        """The start of every song as the model saw it in training: ``sequence_length`` symbols ``/`` (indices).
+
+        Prime a fresh predictor with it before a song or a seed (its states are cached for the window mode).
+        """
+        return [self.delimiter] * self.sequence_length
 
     def predictor(self, mode: str = DEFAULT_MODE, cache: CacheConfig | None | bool = True,
                   events: bool = True) -> Predictor:
@@ -172,10 +181,10 @@ class LstmModel:
 
     def predict_window(self, indices: Iterable[int]) -> np.ndarray:
         """Probabilities after running the whole sequence ``indices`` from a zero state."""
-        window = self._check_indices(indices)
+        window = self.check_indices(indices)
         if window.size == 0:
             raise ValueError("predict_window needs at least one symbol")
-        return self.probabilities(self._run_window(window))
+        return self.probabilities(self.run_window(window))
 
     def input_rows(self, indices: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
         """Layer 0 input projections (T, 4U) of symbols (T,) with bar positions (T,) (-1: none)."""
@@ -195,14 +204,14 @@ class LstmModel:
             raise ValueError(f"bar position must be an integer or None, got {position!r}")
         return int(position) if 0 <= position < self.position_features else -1
 
-    def _run_window(self, window: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+    def run_window(self, window: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
         """Top-layer h after running ``window`` (T,) from a zero state.
 
         The states after a run of leading ``/`` (the start padding) are the same for every window, so
         they come from a cache computed once by the same code (for one layer, bit for bit the full run's
         result), so a window that is still mostly padding costs only its real symbols.
         """
-        marked = window != self._delimiter
+        marked = window != self.delimiter
         if positions is not None:
             marked |= positions >= 0
         symbols = np.flatnonzero(marked)
@@ -225,7 +234,7 @@ class LstmModel:
         """Per layer, (h, c) after 1..L start symbols ``/``: arrays (L, U) each, computed on first use."""
         if self._padding is None:
             length = self.sequence_length
-            inputs = self.layers[0].table[np.full(length, self._delimiter, dtype=np.intp)]
+            inputs = self.layers[0].table[np.full(length, self.delimiter, dtype=np.intp)]
             states = []
             for k, layer in enumerate(self.layers):
                 cells = np.empty((length, layer.units), dtype=np.float32)
@@ -235,7 +244,8 @@ class LstmModel:
             self._padding = states
         return self._padding
 
-    def _check_indices(self, indices: Iterable[int]) -> np.ndarray:
+    def check_indices(self, indices: Iterable[int]) -> np.ndarray:
+        """``indices`` as a flat intp array; ``ValueError`` naming the first one outside the vocabulary."""
         array = np.asarray(indices if isinstance(indices, np.ndarray) else list(indices))
         if array.size == 0:
             return array.astype(np.intp)

@@ -85,6 +85,12 @@ class StatefulPredictor(Predictor):
         self.events = None if events is None else events.new_song()
         self.reset()
 
+    @property
+    def top_state(self) -> np.ndarray:
+        """The top layer's output h (U,) after the symbols fed so far: what the softmax head and the song cache
+        read. Each step makes a new array, so a reference kept stays as it was."""
+        return self._h[-1]
+
     def reset(self) -> None:
         u = self.model.units
         self._h = [np.zeros(u, dtype=np.float32) for _ in self.model.layers]
@@ -108,7 +114,7 @@ class StatefulPredictor(Predictor):
     def _advance(self, index: int, position: int = -1) -> None:
         if self.cache is not None:
             # The state that predicted this symbol, and the symbol: one cache entry. A "/" ends the song.
-            if index == self.model._delimiter:
+            if index == self.model.delimiter:
                 self.cache.reset()
             else:
                 self.cache.add(self._h[-1], index)
@@ -129,7 +135,7 @@ class StatefulPredictor(Predictor):
         return self._last
 
     def prime(self, indices: Iterable[int], positions: Iterable[int | None] | None = None) -> np.ndarray:
-        array = self.model._check_indices(indices)
+        array = self.model.check_indices(indices)
         if array.size == 0:
             raise ValueError("prime needs at least one symbol")
         marks = self._positions(positions, array.size)
@@ -170,7 +176,7 @@ class WindowPredictor(Predictor):
         return self._predict()
 
     def prime(self, indices: Iterable[int], positions: Iterable[int | None] | None = None) -> np.ndarray:
-        array = self.model._check_indices(indices)
+        array = self.model.check_indices(indices)
         if array.size == 0:
             raise ValueError("prime needs at least one symbol")
         marks = self._positions(positions, array.size)
@@ -184,7 +190,7 @@ class WindowPredictor(Predictor):
         marks = None
         if self.model.position_features:
             marks = np.fromiter(self._marks, dtype=np.intp, count=len(self._marks))
-        self._last = self.model.probabilities(self.model._run_window(window, marks))
+        self._last = self.model.probabilities(self.model.run_window(window, marks))
         return self._last
 
     def clone(self) -> WindowPredictor:

@@ -207,13 +207,6 @@ def parse_seed(text: str) -> list[str]:
     return symbols
 
 
-def pad_seed(symbols: Sequence[str], sequence_length: int) -> list[str]:
-    """The seed with ``sequence_length`` start symbols ``/`` in front (as the model saw song starts)."""
-    if sequence_length <= 0:
-        raise ValueError(f"sequence_length must be positive, got {sequence_length}")
-    return [DELIMITER] * sequence_length + list(symbols)
-
-
 def generate(predictor, sampler: EntropySampler, seed_symbols: Sequence[str], num_steps: int,
              meter: Sequence[Sequence[int]] | None = None) -> list[str]:
     """Continue a seed: reset, prime with the padded seed, then sample up to ``num_steps`` symbols.
@@ -231,7 +224,7 @@ def generate(predictor, sampler: EntropySampler, seed_symbols: Sequence[str], nu
         seed_indices = vocab.encode(list(seed_symbols))
     except ValueError as err:
         raise ValueError(f"seed: {err}") from None
-    padding = vocab.encode(pad_seed([], predictor.model.sequence_length))
+    padding = predictor.model.song_start()
     # Position of the step each input predicts: none in the padding, then step k + 1 for seed/output symbol k.
     positions = bar_positions(meter, len(seed_indices) + num_steps + 1).tolist()
     predictor.reset()

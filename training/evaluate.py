@@ -58,7 +58,7 @@ def primed_predictor(model: LstmModel, mode: str = DEFAULT_MODE, cache: bool = T
     (``engine/mixture.py``) where it has them, as the product does.
     """
     predictor = model.predictor(mode, cache=cache, events=events)
-    predictor.prime([model.vocab.index(DELIMITER)] * model.sequence_length)
+    predictor.prime(model.song_start())
     return predictor
 
 

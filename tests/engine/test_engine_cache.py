@@ -59,14 +59,14 @@ def test_stateful_predictor_mixes_its_cache_and_forgets_it_at_a_song_end(tmp_pat
     manual = SongCache(config, model.units, len(model.vocab))
     song = model.vocab.encode(["/"] * 4 + ["r", "_", "r", "_"])
     for index in song:
-        state = raw._h[-1].copy()
+        state = raw.top_state
         if index == model.vocab.index("/"):
             manual.reset()
         else:
             manual.add(state, index)
         p_raw = raw.feed(index)
         p_cached = cached.feed(index)
-        assert p_cached == pytest.approx(manual.mix(p_raw, raw._h[-1]), abs=1e-9)
+        assert p_cached == pytest.approx(manual.mix(p_raw, raw.top_state), abs=1e-9)
     assert len(cached.cache) == 4
     clone = cached.clone()
     cached.feed(model.vocab.index("/"))

@@ -15,7 +15,6 @@ from antiphon.engine.sampler import (
     SamplerConfig,
     entropy,
     generate,
-    pad_seed,
     parse_seed,
 )
 from antiphon.engine.vocab import Vocab
@@ -170,12 +169,11 @@ def test_config_and_weights_are_checked():
         EntropySampler(VOCAB, SamplerConfig(), 42)
 
 
-def test_seed_parsing_and_padding():
+def test_seed_parsing():
     assert parse_seed("67 _ 67 _ 67 _ _ 65") == ["67", "_", "67", "_", "67", "_", "_", "65"]
     assert parse_seed("  ") == []
     with pytest.raises(ValueError, match="'G4' at position 1"):
         parse_seed("67 G4")
-    assert pad_seed(["60"], 3) == [DELIMITER] * 3 + ["60"]
 
 
 @pytest.fixture(scope="module")
