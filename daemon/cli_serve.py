@@ -114,12 +114,22 @@ def ports(
     """List MIDI input and output ports for each backend."""
     from antiphon.daemon.ports import BACKENDS, port_names
 
-    for name in [backend] if backend else list(BACKENDS):
+    names = [backend] if backend else list(BACKENDS)
+    available = {}
+    for name in names:
         try:
-            inputs, outputs = port_names(name)
+            available[name] = port_names(name)
         except ValueError as err:
-            typer.echo(f"{name}: unavailable ({err})")
+            available[name] = err
+    if all(isinstance(found, ValueError) for found in available.values()):
+        from antiphon.daemon.jackmidi import NO_MIDI_SYSTEM
+
+        raise fail(str(available[backend]) if backend else NO_MIDI_SYSTEM)
+    for name, found in available.items():
+        if isinstance(found, ValueError):
+            typer.echo(f"{name}: unavailable ({found})")
             continue
+        inputs, outputs = found
         typer.echo(f"{name} inputs:  " + (", ".join(inputs) or "none"))
         typer.echo(f"{name} outputs: " + (", ".join(outputs) or "none"))
 

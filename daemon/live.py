@@ -15,11 +15,12 @@ import numpy as np
 
 from antiphon.daemon.clock import StepClock
 from antiphon.daemon.config import ServeConfig
+from antiphon.daemon.jackports import StampedSession, ahead_clock, jack_reopeners, open_live_ports, pulse_sender
 from antiphon.daemon.loop import QueueSource, run_loop
 from antiphon.daemon.notify import Notifier
 from antiphon.daemon.offline import make_sampler
 from antiphon.daemon.phrase import Call
-from antiphon.daemon.ports import InputQueue, open_input, open_output, use_backend
+from antiphon.daemon.ports import InputQueue, use_backend
 from antiphon.daemon.reconnect import InputHolder, PortWatcher, SwitchableOutput
 from antiphon.daemon.recorder import SessionRecorder, recover
 from antiphon.daemon.response import Responder
@@ -117,16 +118,19 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
         recorder = SessionRecorder(folder, config.bpm)
     inputs = InputQueue(keep_clock=config.clock == "external")
     fault_after = fault_after_steps()
-    in_port = out_port = session = watcher = None
+    in_port = out_port = session = watcher = engine = None
     try:
-        out_port = SwitchableOutput(open_output(config.output, config.virtual))
-        in_port = InputHolder(open_input(config.input, config.virtual, inputs), inputs)
-        clock = StepClock(config.bpm, model.steps_per_quarter)
+        output, input_port, engine = open_live_ports(config, backend, inputs)  # JACK: frame-stamped events
+        out_port, in_port = SwitchableOutput(output), InputHolder(input_port, inputs)
+        # On JACK the loop runs lead_s ahead and each step's messages are scheduled at its deadline's frame.
+        clock = StepClock(config.bpm, model.steps_per_quarter,
+                          now=time.monotonic if engine is None else ahead_clock(engine.lead_s))
         session = Session(config, responder, clock, out_port.send,
                           recorder.record if recorder is not None else None)
         if not config.virtual:
             watcher = PortWatcher(backend, config.input, config.output, in_port, out_port,
-                                  lambda: list(session.player.sounding) + list(session.echo.sounding))
+                                  lambda: list(session.player.sounding) + list(session.echo.sounding),
+                                  **jack_reopeners(engine))
             watcher.start()
         gc.collect()
         gc.freeze()  # everything loaded so far is permanent: keep the collector off it on the timing path
@@ -149,13 +153,12 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
 
         on_pulse = None
         if config.send_clock:
-            pulse_msg = mido.Message("clock")
             out_port.send(mido.Message("start"))
+            on_pulse = pulse_sender(out_port.send, clock, engine)
 
-            def on_pulse() -> None:
-                out_port.send(pulse_msg)
-
-        run_loop(session, clock, QueueSource(inputs.events, stop=stop.is_set), stop.is_set, on_step, on_pulse)
+        looped = session if engine is None else StampedSession(session, clock, engine)
+        run_loop(looped, clock, QueueSource(inputs.events, now=clock.now, stop=stop.is_set), stop.is_set, on_step,
+                 on_pulse)
         log.info("stopping (%s); loop timing: %s", "signal" if stop.is_set() else "loop ended", meter.summary())
     finally:
         notifier.stopping()

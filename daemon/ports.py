@@ -43,6 +43,12 @@ def use_backend(name: str | None) -> str:
 
 def port_names(backend: str) -> tuple[list[str], list[str]]:
     """(input names, output names) for one backend; a backend that can't run gives a ``ValueError``."""
+    if backend == "jack":  # through JACK-Client: one line, not libjack's and rtmidi's noise, when no server runs
+        from antiphon.daemon.jackmidi import jack_port_names
+
+        return jack_port_names()
+    if not os.path.exists(ALSA_SEQ_DEVICE):
+        raise ValueError(f"no ALSA sequencer ({ALSA_SEQ_DEVICE}): load it with `modprobe snd-seq`")
     try:
         api = mido.Backend(BACKENDS[backend], load=True)
         return list(api.get_input_names()), list(api.get_output_names())
@@ -75,7 +81,10 @@ class InputQueue:
         self.dropped = 0
 
     def __call__(self, msg: mido.Message) -> None:
-        t = self.now()
+        self.put(self.now(), msg)
+
+    def put(self, t: float, msg: mido.Message) -> None:
+        """Enqueue ``msg`` received at ``t`` (JACK's frame-stamped input knows when it was played)."""
         if msg.type in DROPPED_TYPES or (msg.type in CLOCK_TYPES and not self.keep_clock):
             return
         try:

@@ -67,7 +67,8 @@ class PortWatcher:
     def __init__(self, backend: str, input_pattern: str | None, output_pattern: str | None,
                  input_holder: InputHolder, output: SwitchableOutput,
                  sounding: Callable[[], list[tuple[int, int]]], interval_s: float = WATCH_INTERVAL_S,
-                 remind_s: float = REMIND_S):
+                 remind_s: float = REMIND_S, reopen_input: Callable | None = None,
+                 reopen_output: Callable | None = None):
         self.backend = backend
         self.input_pattern = input_pattern
         self.output_pattern = output_pattern
@@ -76,6 +77,9 @@ class PortWatcher:
         self.sounding = sounding
         self.interval_s = interval_s
         self.remind_s = remind_s
+        # How a returning port is opened again (mido's rtmidi by default; the JACK frame path reconnects its port).
+        self.reopen_input = reopen_input or (lambda name, callback: mido.open_input(name, callback=callback))
+        self.reopen_output = reopen_output or mido.open_output
         self.reopened = {"input": 0, "output": 0}
         # Full names of the ports open now. Under ALSA a client that restarts gets a new client number, so its
         # port comes back under a new full name: a changed name means it left and returned between two polls.
@@ -145,10 +149,10 @@ class PortWatcher:
 
     def _reopen(self, kind: str, name: str) -> None:
         if kind == "input":
-            new = mido.open_input(name, callback=self.input_holder.callback)
+            new = self.reopen_input(name, self.input_holder.callback)
             close_input(self.input_holder.replace(new))
             return
-        new = mido.open_output(name)
+        new = self.reopen_output(name)
         for channel, note in self.sounding():
             new.send(mido.Message("note_off", channel=channel, note=note, velocity=0))
         self.output.replace(new).close()

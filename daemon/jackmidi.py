@@ -1,0 +1,248 @@
+"""Frame-accurate MIDI on JACK: one JACK client whose process callback writes every event at its own frame.
+
+python-rtmidi's JACK backend writes each message at frame 0 of the next cycle, so its timing error is spread
+over a whole period (21 ms at 1,024 frames). Here the daemon hands events ahead of time, each with its deadline on
+``time.monotonic()``; ``FrameClock`` turns the deadline into a frame and ``EventRing`` carries it to the process
+callback, which only copies the events due in its cycle into the port buffer at their offsets (a late one goes
+at offset 0 and is counted). Input is stamped the same way: ``last_frame_time + offset`` of each event, mapped
+back to monotonic seconds, so the grid is anchored where the note was played, not where Python saw it.
+
+The callback takes no lock and logs nothing. It runs Python, so it needs the interpreter lock: the switch
+interval is shortened (``SWITCH_INTERVAL_S``) so that the live loop hands it over within a fraction of a period.
+Input events go from the callback into a second ring; a byte on a pipe wakes a reader thread that parses them
+and puts ``(t, mido.Message)`` on the daemon's input queue, as the rtmidi callback does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import mido
+
+from antiphon.daemon.frameclock import ASAP, EventRing, FrameClock, cancels, frame_delta
+
+log = logging.getLogger(__name__)
+
+CLIENT_NAME = "antiphon"
+OUTPUT_PORT = "antiphon out"
+INPUT_PORT = "antiphon in"
+LEAD_PERIODS = 2  # events are handed to the callback this many periods (plus the margin) before they are due
+LEAD_MARGIN_S = 0.003
+SWITCH_INTERVAL_S = 0.0002  # CPython's default 5 ms would hold the callback off for several periods
+DRAIN_TIMEOUT_S = 0.5
+NO_MIDI_SYSTEM = ("no MIDI system: no ALSA sequencer (/dev/snd/seq) and no JACK server running; start one with "
+                  "`jackd -d alsa` or PipeWire's pipewire-jack (`pw-jack antiphon ...`)")
+NO_JACK_SERVER = ("no JACK server running; start one with `jackd -d alsa` or PipeWire's pipewire-jack "
+                  "(`pw-jack antiphon ...`)")
+
+
+def _quiet(_message: str) -> None:
+    """libjack's error and info lines ("Cannot connect to server socket ...") would repeat ours in 20 lines."""
+
+
+def load_jack():
+    """The ``jack`` module with libjack's own messages silenced; ``ValueError`` when libjack is missing."""
+    try:
+        import jack
+    except OSError as err:  # JACK-Client loads libjack when imported
+        raise ValueError(f"JACK is not installed ({err}): apt-get install libjack-jackd2-0 (or jackd2)") from err
+    jack.set_error_function(_quiet)
+    jack.set_info_function(_quiet)
+    return jack
+
+
+def open_client(name: str, missing: str = NO_JACK_SERVER):
+    """A JACK client that never starts a server; ``ValueError(missing)`` when no server runs."""
+    jack = load_jack()
+    try:
+        return jack.Client(name, no_start_server=True)
+    except jack.JackOpenError as err:
+        raise ValueError(missing) from err
+
+
+def jack_port_names() -> tuple[list[str], list[str]]:
+    """(MIDI sources to listen to, MIDI destinations to play to) on the running JACK server."""
+    client = open_client("antiphon-ports")
+    try:
+        ins = [p.name for p in client.get_ports(is_midi=True, is_output=True)]
+        outs = [p.name for p in client.get_ports(is_midi=True, is_input=True)]
+    finally:
+        client.close()
+    return ins, outs
+
+
+class JackMidi:
+    """The JACK client: an output and an input port, the process callback, the frame clock, the reader thread."""
+
+    def __init__(self, missing: str = NO_JACK_SERVER, ring_size: int = 4096):
+        self.client = open_client(CLIENT_NAME, missing)
+        self.rate = self.client.samplerate
+        self.period = self.client.blocksize
+        self.lead_s = LEAD_PERIODS * self.period / self.rate + LEAD_MARGIN_S
+        self.out_port = self.client.midi_outports.register(OUTPUT_PORT)
+        self.in_port = self.client.midi_inports.register(INPUT_PORT)
+        self.clock = FrameClock(lambda: self.client.frame_time, self.rate)
+        self.ring = EventRing(ring_size)
+        self.in_frames = [0] * ring_size
+        self.in_data: list[bytes] = [b""] * ring_size
+        self.in_write = self.in_read = self.in_dropped = 0
+        self.late = self.lost = self.xruns = self.cycle_gaps = 0
+        self.stamp: float | None = None  # while set, ``send`` schedules at this deadline (see ``StampedSession``)
+        self.on_input: Callable[[float, mido.Message], None] | None = None
+        self.users = 0
+        self._next_cycle: int | None = None
+        self._lock = threading.Lock()  # producers only (loop, port watcher); the callback never takes it
+        self._closing = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
+        self.client.set_shutdown_callback(self._shutdown)
+        self._reader = threading.Thread(target=self._read_input, name="antiphon-jack-in", daemon=True)
+        self._reader.start()
+        self.client.activate()
+        self.clock.anchor()
+
+    # -- the real-time side: no lock, no logging, nothing but copying -------------------------------------------
+
+    def _process(self, frames: int) -> None:
+        out = self.out_port
+        out.clear_buffer()
+        start = self.client.last_frame_time
+        if self._next_cycle is not None and start != self._next_cycle:
+            self.cycle_gaps += 1  # cycles skipped: the frame clock must be anchored again
+            self.clock.stale = True
+        self._next_cycle = (start + frames) & 0xFFFFFFFF
+        ring = self.ring
+        index, end, last = ring.read, ring.write, 0
+        while index != end:
+            slot = index & ring.mask
+            if not ring.cancelled[slot]:
+                offset = 0
+                frame = ring.frames[slot]
+                if frame != ASAP:
+                    offset = frame_delta(frame, start)
+                    if offset >= frames:
+                        break  # due in a later cycle; the ring is in time order
+                    if offset < 0:
+                        self.late += 1
+                        offset = 0
+                if offset < last:
+                    offset = last
+                try:
+                    out.write_midi_event(offset, ring.data[slot])
+                except Exception:  # noqa: BLE001 - the port buffer is full: count it, never stop the callback
+                    self.lost += 1
+                last = offset
+            index += 1
+        ring.read = index
+        got = False
+        for offset, data in self.in_port.incoming_midi_events():
+            if self.in_write - self.in_read > self.ring.mask:
+                self.in_dropped += 1
+                continue
+            slot = self.in_write & self.ring.mask
+            self.in_frames[slot] = start + offset
+            self.in_data[slot] = bytes(data)
+            self.in_write += 1
+            got = True
+        if got:
+            try:
+                os.write(self._wake_w, b"\0")
+            except BlockingIOError:
+                pass  # the reader has wake-ups pending already
+
+    def _xrun(self, delayed_usecs: float) -> None:
+        self.xruns += 1
+        self.clock.stale = True
+
+    def _shutdown(self, status, reason: str) -> None:
+        log.error("the JACK server shut down: %s", reason)
+
+    # -- input: parse outside the callback ----------------------------------------------------------------------
+
+    def _read_input(self) -> None:
+        while True:
+            try:
+                if not os.read(self._wake_r, 4096):
+                    return
+            except OSError:
+                return
+            if self.clock.stale:
+                self.clock.anchor()
+            while self.in_read != self.in_write:
+                slot = self.in_read & self.ring.mask
+                frame, data = self.in_frames[slot], self.in_data[slot]
+                self.in_read += 1
+                callback = self.on_input
+                if callback is None:
+                    continue
+                try:
+                    msg = mido.Message.from_bytes(data)
+                except ValueError:
+                    continue
+                callback(self.clock.to_time(frame), msg)
+
+    # -- output: the daemon's side ------------------------------------------------------------------------------
+
+    def send(self, msg: mido.Message) -> None:
+        """At the deadline in ``stamp`` if set, else at the start of the next cycle."""
+        if self.stamp is not None:
+            self.send_at(msg, self.stamp)
+            return
+        data = bytes(msg.bytes())
+        with self._lock:
+            void = cancels(data)
+            if void is not None:
+                self.ring.cancel_note_ons(*void)
+            self.ring.push(ASAP, data)
+
+    def send_at(self, msg: mido.Message, t: float) -> None:
+        """Play ``msg`` at the JACK frame of monotonic time ``t`` (no earlier than the next cycle)."""
+        data = bytes(msg.bytes())
+        with self._lock:
+            self.clock.check()
+            self.ring.push(self.clock.to_frame(t), data)
+
+    def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
+        """Wait until the callback has written every queued event; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self.ring.pending and time.monotonic() < deadline:
+            time.sleep(self.period / self.rate / 2)
+        return not self.ring.pending
+
+    def connect_output(self, name: str) -> None:
+        self.out_port.disconnect()
+        self.client.connect(self.out_port, name)
+
+    def connect_input(self, name: str) -> None:
+        self.in_port.disconnect()
+        self.client.connect(name, self.in_port)
+
+    def summary(self) -> str:
+        return (f"{self.period} frames at {self.rate} Hz, lead {self.lead_s * 1e3:.1f} ms; late {self.late}, "
+                f"xruns {self.xruns}, skipped cycles {self.cycle_gaps}, anchors {self.clock.anchors}, "
+                f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}")
+
+    def release(self) -> None:
+        """One handle fewer; the last one closes the client."""
+        self.users -= 1
+        if self.users > 0 or self._closing:
+            return
+        self._closing = True
+        if not self.drain():
+            log.warning("JACK output: %d events not sent before closing", self.ring.pending)
+        log.info("JACK MIDI: %s", self.summary())
+        self.client.deactivate()
+        self.client.close()
+        os.close(self._wake_w)
+        self._reader.join(1.0)
+        os.close(self._wake_r)
+        sys.setswitchinterval(self._switch)

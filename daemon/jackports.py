@@ -1,0 +1,206 @@
+"""The daemon's ports on the frame-accurate JACK path: the same interface as mido's ports, plus deadlines.
+
+``open_jack_output`` / ``open_jack_input`` return handles on one shared ``JackMidi`` client (``antiphon:antiphon
+out`` / ``antiphon:antiphon in``), connected to a named port or left for the user to connect (``--virtual``).
+Reopening a port that came back only reconnects the client's port. ``StampedSession`` makes the live loop's
+steps land on their exact frames: the loop runs ``lead_s`` early (its clock reads ``monotonic() + lead_s``) and
+every message a step sends is scheduled at that step's deadline; anything else (barge-in, passthrough, stop)
+goes out at the next cycle, and a note-off or all-notes-off cancels scheduled note-ons of that note not yet sent.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import mido
+
+from antiphon.daemon.jackmidi import NO_JACK_SERVER, NO_MIDI_SYSTEM, JackMidi, jack_port_names
+from antiphon.daemon.ports import ALSA_SEQ_DEVICE, match_port
+
+_shared: JackMidi | None = None
+
+
+def jack_engine(missing: str | None = None) -> JackMidi:
+    """The process's one frame-accurate JACK client (made on first use)."""
+    global _shared
+    if _shared is None or _shared.users <= 0:
+        if missing is None:
+            missing = NO_JACK_SERVER if os.path.exists(ALSA_SEQ_DEVICE) else NO_MIDI_SYSTEM
+        _shared = JackMidi(missing)
+    return _shared
+
+
+class JackOutput:
+    """A mido-like output (``send``, ``close``, ``name``) with ``send_at(msg, t)`` for a monotonic deadline."""
+
+    def __init__(self, engine: JackMidi, name: str):
+        self.engine = engine
+        self.name = name
+        self.closed = False
+        engine.users += 1
+
+    def send(self, msg: mido.Message) -> None:
+        self.engine.send(msg)
+
+    def send_at(self, msg: mido.Message, t: float) -> None:
+        self.engine.send_at(msg, t)
+
+    def reset(self) -> None:
+        """As mido's ``reset``: note-offs on every note of every channel would flood a period; CC 123/120."""
+        for channel in range(16):
+            self.send(mido.Message("control_change", channel=channel, control=123, value=0))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.engine.release()
+
+
+class JackInput:
+    """A mido-like input whose ``callback`` gets each message; with an ``InputQueue`` it gets the frame's time."""
+
+    def __init__(self, engine: JackMidi, name: str, callback):
+        self.engine = engine
+        self.name = name
+        self.closed = False
+        engine.users += 1
+        self.callback = callback
+
+    @property
+    def callback(self):
+        return self._callback
+
+    @callback.setter
+    def callback(self, callback) -> None:
+        self._callback = callback
+        if callback is None:  # another handle may have taken over the client's input (a reopened port)
+            if self.engine.on_input is getattr(self, "_handler", None):
+                self.engine.on_input = None
+            self._handler = None
+            return
+        if hasattr(callback, "put"):
+            self._handler = callback.put  # (t, msg): the time of the frame it was played at
+        else:
+            self._handler = lambda _t, msg: callback(msg)
+        self.engine.on_input = self._handler
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.callback = None
+            self.engine.release()
+
+
+def open_jack_output(name: str | None, virtual: bool) -> JackOutput:
+    """The client's output, connected to the port matching ``name`` (``--virtual``: left unconnected)."""
+    if virtual:
+        engine = jack_engine()
+        return JackOutput(engine, engine.out_port.name)
+    if name is None:
+        raise ValueError("no output port given: use --output NAME or --virtual")
+    matched = match_port(name, jack_port_names()[1], "output")
+    engine = jack_engine()
+    engine.connect_output(matched)
+    return JackOutput(engine, matched)
+
+
+def open_jack_input(name: str | None, virtual: bool, callback) -> JackInput:
+    """The client's input with ``callback``, connected from the port matching ``name`` (or left unconnected)."""
+    if virtual:
+        engine = jack_engine()
+        return JackInput(engine, engine.in_port.name, callback)
+    if name is None:
+        raise ValueError("no input port given: use --input NAME or --virtual")
+    matched = match_port(name, jack_port_names()[0], "input")
+    engine = jack_engine()
+    engine.connect_input(matched)
+    return JackInput(engine, matched, callback)
+
+
+def reopen_output(name: str) -> JackOutput:
+    """For the port watcher: the destination ``name`` is back; connect to it again."""
+    engine = jack_engine()
+    engine.connect_output(name)
+    return JackOutput(engine, name)
+
+
+def reopen_input(name: str, callback) -> JackInput:
+    engine = jack_engine()
+    engine.connect_input(name)
+    return JackInput(engine, name, callback)
+
+
+class StampedSession:
+    """The session as the live loop sees it, with every message of ``tick(step)`` stamped at the step's deadline."""
+
+    def __init__(self, session, clock, engine: JackMidi):
+        self.session = session
+        self.clock = clock
+        self.engine = engine
+
+    def handle(self, t: float, msg: mido.Message) -> None:
+        self.session.handle(t, msg)
+
+    def tick(self, step: int) -> None:
+        self.engine.stamp = self.clock.deadline(step)
+        try:
+            self.session.tick(step)
+        finally:
+            self.engine.stamp = None
+
+    def compute_ahead(self, step: int) -> None:
+        self.session.compute_ahead(step)
+
+    def __getattr__(self, name: str):
+        return getattr(self.session, name)
+
+
+def ahead_clock(lead_s: float) -> Callable[[], float]:
+    """The live loop's ``now`` on the JACK path: ``lead_s`` ahead, so each step is handed over before it is due."""
+    return lambda: time.monotonic() + lead_s
+
+
+def pulse_deadline(clock, pulses_per_step: int = 6) -> float:
+    """The clock pulse due nearest ``clock.now()`` (the loop calls ``on_pulse`` within a fraction of one)."""
+    pulse_s = clock.period_s / pulses_per_step
+    return clock.t0 + round((clock.now() - clock.t0) / pulse_s) * pulse_s
+
+
+def open_live_ports(config, backend: str, inputs) -> tuple:
+    """(output, input, JACK client or ``None``) for ``serve``: the frame-accurate path on JACK, rtmidi on ALSA."""
+    if backend != "jack":
+        from antiphon.daemon.ports import open_input, open_output
+
+        if not os.path.exists(ALSA_SEQ_DEVICE):
+            raise ValueError(f"no ALSA sequencer ({ALSA_SEQ_DEVICE}): load it (`modprobe snd-seq`) or use "
+                             "--backend jack")
+        return open_output(config.output, config.virtual), open_input(config.input, config.virtual, inputs), None
+    output = open_jack_output(config.output, config.virtual)
+    try:
+        return output, open_jack_input(config.input, config.virtual, inputs), output.engine
+    except BaseException:
+        output.close()
+        raise
+
+
+def jack_reopeners(engine: JackMidi | None) -> dict:
+    """The port watcher's way to reopen a returning port on the JACK path (none: mido's)."""
+    return {} if engine is None else {"reopen_input": reopen_input, "reopen_output": reopen_output}
+
+
+def pulse_sender(send: Callable[[mido.Message], None], clock, engine: JackMidi | None) -> Callable[[], None]:
+    """MIDI clock out: one pulse per call, on JACK stamped at the pulse's own deadline."""
+    pulse = mido.Message("clock")
+    if engine is None:
+        return lambda: send(pulse)
+
+    def send_pulse() -> None:
+        engine.stamp = pulse_deadline(clock)
+        try:
+            send(pulse)
+        finally:
+            engine.stamp = None
+
+    return send_pulse
