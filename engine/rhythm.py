@@ -90,8 +90,8 @@ class RhythmConfig:
     tempo_sd: float = 0.45  # natural-log units
     prior_bpm_sd: float = 0.2  # around a caller's prior_bpm, natural-log units
     session_tempo_sd: float = 0.04
-    session_phase_sd_steps: float = 1.0
-    change_cost: float = 10.0  # nats: leaving the session's tempo, bar lines or meter
+    session_phase_sd_steps: float = 0.6
+    change_cost: float = 15.0  # nats: leaving the session's tempo, bar lines or meter
     fill_gaps: float = 0.5  # a note held for at least this share of the time to the next onset lasts until it
     rhythm_bits_weight: float = 1.0
     rhythm_bits_top: int = 6  # distinct best hypotheses re-scored by rhythm_bits
