@@ -29,11 +29,31 @@ def serve(
         "--virtual/--no-virtual", help="Create ports named 'antiphon in' / 'antiphon out'.")] = None,
     backend: Annotated[Optional[str], typer.Option(
         help="alsa or jack (default: ALSA where /dev/snd/seq exists, else JACK).")] = None,
-    bpm: Annotated[Optional[float], typer.Option(help="Tempo of the grid (default 120).")] = None,
+    bpm: Annotated[Optional[float], typer.Option(
+        help="Starting tempo guess (follow), the grid's tempo (fixed), the count-in's tempo (default 120).")] = None,
+    tempo: Annotated[Optional[str], typer.Option(
+        help="follow (default: tempo, beat and bar from your calls; answers on the bar line) or fixed (--bpm grid "
+             "from each call's first note).")] = None,
+    meter: Annotated[Optional[str], typer.Option(
+        help="2/4, 3/4, 4/4 or 6/8: the grid's meter until a call says otherwise (default 4/4).")] = None,
+    metronome: Annotated[Optional[bool], typer.Option(
+        "--metronome/--no-metronome", help="Click on channel 10 at the session tempo, accented on the downbeat.")]
+        = None,
+    metronome_cc: Annotated[Optional[int], typer.Option(help="Controller turning the click on (>= 64) and off.")]
+        = None,
+    click_notes: Annotated[Optional[str], typer.Option(
+        help="GM percussion notes DOWNBEAT,BEAT (default 76,77: high and low wood block).")] = None,
+    click_velocities: Annotated[Optional[str], typer.Option(help="Velocities DOWNBEAT,BEAT (default 110,80).")]
+        = None,
+    count_in: Annotated[Optional[int], typer.Option(
+        help="Bars of clicks at --bpm before the first call; the session's tempo and bar start from them.")] = None,
     input_channel: Annotated[Optional[int], typer.Option(help="Listen on this channel only (1-16).")] = None,
     output_channel: Annotated[Optional[int], typer.Option(help="Play on this channel (1-16, default 1).")] = None,
     phrase_end_steps: Annotated[Optional[int], typer.Option(
-        help="Silent grid steps that end a phrase (default 16 = one bar).")] = None,
+        help="--tempo fixed: silent grid steps that end a phrase (default 16 = one bar).")] = None,
+    phrase_end_beats: Annotated[Optional[float], typer.Option(
+        help="--tempo follow: the answer starts on the first bar line after this many silent beats "
+             "(default 1.5).")] = None,
     phrase_end_cc: Annotated[Optional[int], typer.Option(help="Controller that ends a phrase at once.")] = None,
     response_bars: Annotated[Optional[int], typer.Option(help="Response length in bars (default: call's).")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Base sampling temperature (default 1.0).")] = None,
@@ -60,6 +80,9 @@ def serve(
 
     started = time.monotonic()
     cfg = _serve_config(config, model=model, input=input, output=output, virtual=virtual, backend=backend, bpm=bpm,
+                        tempo=tempo, meter=meter, metronome=metronome, metronome_cc=metronome_cc,
+                        click_notes=click_notes, click_velocities=click_velocities, count_in=count_in,
+                        phrase_end_beats=phrase_end_beats,
                         input_channel=input_channel, output_channel=output_channel, phrase_end_steps=phrase_end_steps,
                         phrase_end_cc=phrase_end_cc, response_bars=response_bars, temperature=temperature, top_p=top_p,
                         onset_top_p=onset_top_p, temperature_cc=temperature_cc, tempo_cc=tempo_cc, panic_cc=panic_cc,
@@ -78,8 +101,13 @@ def respond(
     out: Annotated[Path, typer.Option("--out", "-o", help="MIDI file to write.")] = Path("response.mid"),
     model: Annotated[Optional[str], typer.Option(help="Model artifact folder (default: the bundled model).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with serve options (CLI wins).")] = None,
-    bpm: Annotated[Optional[float], typer.Option(help="Grid tempo (default: the file's tempo, else 120).")] = None,
-    phrase_end_steps: Annotated[Optional[int], typer.Option(help="Silent steps that end a phrase.")] = None,
+    bpm: Annotated[Optional[float], typer.Option(
+        help="Starting tempo guess (follow); the grid tempo (fixed; default: the file's tempo, else 120).")] = None,
+    tempo: Annotated[Optional[str], typer.Option(
+        help="follow (default: hear tempo, beat and bar from the call's timing) or fixed.")] = None,
+    phrase_end_steps: Annotated[Optional[int], typer.Option(help="Silent steps that end a phrase (fixed).")] = None,
+    phrase_end_beats: Annotated[Optional[float], typer.Option(
+        help="Silent beats before the answer's bar line (follow; default 1.5).")] = None,
     response_bars: Annotated[Optional[int], typer.Option(help="Response length in bars (default: call's).")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Base sampling temperature.")] = None,
     top_p: Annotated[Optional[float], typer.Option(help="Nucleus share (default 0.97; 1 = all).")] = None,
@@ -90,7 +118,8 @@ def respond(
     log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
 ) -> None:
     """Answer the phrases of a MIDI file offline: the live session logic on a simulated clock, no ports."""
-    cfg = _serve_config(config, model=model, bpm=bpm, phrase_end_steps=phrase_end_steps,
+    cfg = _serve_config(config, model=model, bpm=bpm, tempo=tempo, phrase_end_beats=phrase_end_beats,
+                        phrase_end_steps=phrase_end_steps,
                         response_bars=response_bars, temperature=temperature, top_p=top_p, onset_top_p=onset_top_p,
                         mode=mode,
                         random_seed=random_seed, log_level=log_level)
@@ -103,8 +132,9 @@ def respond(
         result = respond_file(call, out, LstmModel.load(resolve_model(cfg.model)), cfg, with_call=with_call,
                               bpm_from_file=bpm is None)
     for ex in result.exchanges:
-        typer.echo(f"call {ex['call_steps']} steps in {ex['key']} -> response {ex['response_steps']} steps, "
-                   f"{ex['response_notes']} notes")
+        typer.echo(f"call {ex['call_steps']} steps in {ex['key']}, heard at {ex['bpm']:.1f} bpm in {ex['meter']} -> "
+                   f"response {ex['response_steps']} steps, {ex['response_notes']} notes"
+                   f"{', on the bar line' if ex['on_bar_line'] else ''}")
     typer.echo(f"{len(result.exchanges)} response(s) -> {out}")
 
 

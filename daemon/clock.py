@@ -61,6 +61,13 @@ class StepClock:
         self.t0 = at - position * self.period_s
         self.epoch += 1
 
+    def set_grid(self, bpm: float, t0: float) -> None:
+        """A new tempo and phase at once: step 0 at ``t0`` (seconds), ``bpm`` quarter notes per minute."""
+        self.period_s = step_period_s(bpm, self.steps_per_quarter)
+        self.bpm = float(bpm)
+        self.t0 = float(t0)
+        self.epoch += 1
+
     def align(self, t: float, position: float) -> None:
         """Move the grid (same tempo) so that time ``t`` is at grid position ``position`` (steps)."""
         self.t0 = float(t) - position * self.period_s

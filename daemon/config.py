@@ -14,11 +14,15 @@ from antiphon.engine.model import MODES
 
 BACKENDS = ("alsa", "jack")
 CLOCK_MODES = ("internal", "external")
+TEMPO_MODES = ("follow", "fixed")  # follow: tempo, beat and bar from the player's calls; fixed: --bpm, bar at each call
+METERS = ("2/4", "3/4", "4/4", "6/8")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 CC_MAX = 127
 MIN_BPM, MAX_BPM = TEMPO_RANGE_BPM
 STEPS_PER_BAR_QUARTERS = 4  # 4/4: a bar is four quarters
 DEFAULT_PHRASE_END_STEPS = 16  # one bar of 16ths
+DEFAULT_PHRASE_END_BEATS = 1.5  # follow mode: silence before the answer's bar line (chosen on real tunes' rests)
+GM_HIGH_WOOD_BLOCK, GM_LOW_WOOD_BLOCK = 76, 77  # General MIDI percussion keys (channel 10) every GM synth has
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,15 @@ class ServeConfig:
     bpm: float = DEFAULT_BPM
     input_channel: int | None = None  # None: listen on every channel
     output_channel: int = 1
-    phrase_end_steps: int = DEFAULT_PHRASE_END_STEPS
+    phrase_end_steps: int = DEFAULT_PHRASE_END_STEPS  # --tempo fixed
+    phrase_end_beats: float = DEFAULT_PHRASE_END_BEATS  # --tempo follow: silence (beats) before the bar line
+    tempo: str = "follow"
+    meter: str = "4/4"  # the grid's meter until a call says otherwise (fixed mode, count-in, metronome)
+    metronome: bool = False
+    metronome_cc: int | None = None
+    click_notes: tuple = (GM_HIGH_WOOD_BLOCK, GM_LOW_WOOD_BLOCK)  # (downbeat, other beats), channel 10
+    click_velocities: tuple = (110, 80)
+    count_in: int = 0  # bars of clicks at bpm before the first call
     phrase_end_cc: int | None = None
     response_bars: int | None = None  # None: as long as the call
     temperature: float = 1.0
@@ -69,7 +81,15 @@ class ServeConfig:
         for name in ("top_p", "onset_top_p"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
-        for name in ("phrase_end_cc", "temperature_cc", "tempo_cc", "panic_cc"):
+        if not (math.isfinite(self.phrase_end_beats) and 0.25 <= self.phrase_end_beats <= 16):
+            raise ValueError(f"phrase_end_beats must be 0.25..16, got {self.phrase_end_beats!r}")
+        if self.count_in < 0:
+            raise ValueError(f"count_in must be >= 0 bars, got {self.count_in!r}")
+        for name in ("click_notes", "click_velocities"):
+            pair = getattr(self, name)
+            if len(pair) != 2 or not all(isinstance(v, int) and 1 <= v <= CC_MAX for v in pair):
+                raise ValueError(f"{name} must be two numbers 1..127 (downbeat, other beats), got {pair!r}")
+        for name in ("phrase_end_cc", "temperature_cc", "tempo_cc", "panic_cc", "metronome_cc"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= CC_MAX:
                 raise ValueError(f"{name} must be a controller number 0..127, got {value!r}")
@@ -77,6 +97,8 @@ class ServeConfig:
             raise ValueError(f"realtime_priority must be 1..99, got {self.realtime_priority!r}")
         _check_choice("backend", self.backend, BACKENDS, optional=True)
         _check_choice("clock", self.clock, CLOCK_MODES)
+        _check_choice("tempo", self.tempo, TEMPO_MODES)
+        _check_choice("meter", self.meter, METERS)
         _check_choice("mode", self.mode, MODES)
         _check_choice("log_level", self.log_level, LOG_LEVELS)
         if not self.virtual and self.clock == "external" and self.input is None:
@@ -90,7 +112,7 @@ def _check_choice(name: str, value: str | None, choices: tuple[str, ...], option
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
-_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "tuple": (tuple, list)}
 
 
 def _check_type(name: str, value: Any, annotation: str) -> None:
@@ -147,11 +169,23 @@ def build_config(config_file: str | Path | None = None, **cli_values: Any) -> Se
             raise ValueError(f"unknown option {name!r}")
         if value is not None:
             values[name] = value
+    for name in ("click_notes", "click_velocities"):  # TOML arrays and "76,77" from the command line
+        if isinstance(values.get(name), str):
+            values[name] = _int_pair(name, values[name])
+        elif isinstance(values.get(name), list):
+            values[name] = tuple(values[name])
     try:
         return ServeConfig(**values)
     except ValueError as err:
         where = f" (config file {config_file})" if config_file is not None else ""
         raise ValueError(f"{err}{where}") from None
+
+
+def _int_pair(name: str, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"{name} must be two numbers like 76,77, got {text!r}") from None
 
 
 def steps_per_bar(steps_per_quarter: int) -> int:

@@ -30,6 +30,8 @@ from antiphon.engine.model import LstmModel, bundled_model_path
 
 log = logging.getLogger(__name__)
 
+COUNT_IN_LEAD_S = 0.2  # the first click of a count-in comes this long after READY
+
 WARMUP_STEPS = 16
 # Test hook (reliability tests and benchmark only): raise RuntimeError inside the live loop after this many
 # grid steps, to prove an exception in the loop still silences the synth. Unset in normal use.
@@ -126,10 +128,12 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
         clock = StepClock(config.bpm, model.steps_per_quarter,
                           now=time.monotonic if engine is None else ahead_clock(engine.lead_s))
         session = Session(config, responder, clock, out_port.send,
-                          recorder.record if recorder is not None else None)
+                          recorder.record if recorder is not None else None,
+                          on_tempo=recorder.tempo if recorder is not None else None)
         if not config.virtual:
             watcher = PortWatcher(backend, config.input, config.output, in_port, out_port,
-                                  lambda: list(session.player.sounding) + list(session.echo.sounding),
+                                  lambda: [*session.player.sounding, *session.echo.sounding,
+                                           *session.metronome.player.sounding],
                                   **jack_reopeners(engine))
             watcher.start()
         gc.collect()
@@ -139,6 +143,7 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
                  time.monotonic() - started, backend, in_port.port.name, out_port.name, config.bpm, config.mode,
                  model.config.get("name", resolve_model(config.model).name))
         notifier.ready(f"listening on {in_port.port.name}")
+        session.begin(clock.now() + COUNT_IN_LEAD_S)  # a count-in or the click starts on a downbeat
 
         meter = LatenessMeter()
 

@@ -115,6 +115,10 @@ def run_loop(session: Session, clock: StepClock, source: InputSource, stop: Call
             if on_step is not None:
                 on_step(step, lateness)
             step += 1
+            if clock.epoch != epoch:  # a heard call moved the grid: find the next step on the new one
+                epoch = clock.epoch
+                step = clock.step_after(clock.now())
+                pulse_step, pulse = _next_pulse(clock, step, pulses_per_step)
         if on_pulse is not None and clock.now() >= pulse_due:
             on_pulse()
             pulse += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mido
@@ -33,6 +33,7 @@ class OfflineResult:
     response: list[Event]
     exchanges: list[dict]
     bpm: float
+    tempo_map: list = field(default_factory=list)  # (downbeat s, bpm, signature) of each grid heard
 
 
 def read_call(path: str | os.PathLike[str]) -> tuple[list[Event], float | None]:
@@ -75,7 +76,9 @@ def respond_events(events: list[Event], model: LstmModel, config: ServeConfig) -
         if track == CALL_TRACK:
             heard.append((t, msg))
 
-    session = Session(config, Responder(model, make_sampler(model, config), config.mode), clock, send, record)
+    tempo_map: list = []
+    session = Session(config, Responder(model, make_sampler(model, config), config.mode), clock, send, record,
+                      on_tempo=lambda t, bpm, signature: tempo_map.append((t, bpm, signature)))
     start = events[0][0] if events else 0.0
     source = ScriptedSource([(t - start + LEAD_IN_S, msg) for t, msg in events], sim)
     last = max((t for t, _ in source.events), default=0.0)
@@ -86,18 +89,21 @@ def respond_events(events: list[Event], model: LstmModel, config: ServeConfig) -
 
     run_loop(session, clock, source, stop)
     session.stop()
-    return OfflineResult(call=[(t, m) for t, m in heard], response=out, exchanges=session.exchanges, bpm=clock.bpm)
+    return OfflineResult(call=[(t, m) for t, m in heard], response=out, exchanges=session.exchanges, bpm=clock.bpm,
+                         tempo_map=tempo_map)
 
 
 def respond_file(call_path: str | os.PathLike[str], out_path: str | os.PathLike[str], model: LstmModel,
                  config: ServeConfig, with_call: bool = False, bpm_from_file: bool = True) -> OfflineResult:
     """Answer the call in ``call_path``; write the response (or call and response on two tracks) to ``out_path``.
 
-    The grid tempo is the file's own tempo when ``bpm_from_file`` and the file has one, else ``config.bpm``.
-    Without ``with_call`` the response file starts at the response's first step.
+    With ``tempo="fixed"`` the grid tempo is the file's own tempo when ``bpm_from_file`` and the file has one,
+    else ``config.bpm``; with ``tempo="follow"`` the call's tempo, beat and bar are heard from its timing in
+    seconds (a file's tempo meta may be wrong), and the file written carries the heard tempo map. Without
+    ``with_call`` the response file starts at the response's first step.
     """
     events, file_bpm = read_call(call_path)
-    if bpm_from_file and file_bpm is not None:
+    if bpm_from_file and file_bpm is not None and config.tempo == "fixed":
         from dataclasses import replace
 
         config = replace(config, bpm=round(file_bpm, 3))
@@ -110,5 +116,6 @@ def respond_file(call_path: str | os.PathLike[str], out_path: str | os.PathLike[
         origin = result.exchanges[0]["start_s"] if result.exchanges else 0.0
         tracked = []
     tracked += [(max(0.0, t - origin), RESPONSE_TRACK, m.bytes()) for t, m in notes]
-    write_session_midi(Path(out_path), tracked, result.bpm)
+    tempo_map = [(t - origin, bpm, signature) for t, bpm, signature in result.tempo_map]
+    write_session_midi(Path(out_path), tracked, result.bpm, tempo_map)
     return result

@@ -36,6 +36,7 @@ class Call:
     mean_velocity: int
     anchor_step: int  # grid step of call step 0
     played_notes: int  # note-ons heard, before the one-voice rule
+    meter: tuple[tuple[int, int, int], ...] | None = None  # engine.meter segments from call step 0; None: 4/4
 
 
 class CallListener:

@@ -15,12 +15,13 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 import mido
 
-from antiphon.engine.midifile import bpm_to_tempo
+from antiphon.daemon.tempo_map import TempoEntry, TempoMap
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,18 @@ SPLIT_IDLE_S = 60.0  # a new file starts after this long without any event
 Event = tuple[float, int, list[int]]  # (seconds from the first event, track, MIDI bytes)
 
 
-def write_session_midi(path: str | os.PathLike[str], events: list[Event], bpm: float) -> Path:
-    """Write events as a type-1 MIDI file (tempo track + one track per name in ``TRACK_NAMES``), atomically."""
+def write_session_midi(path: str | os.PathLike[str], events: list[Event], bpm: float,
+                       tempo_map: Sequence[TempoEntry] = ()) -> Path:
+    """Write events as a type-1 MIDI file (tempo track + one track per name in ``TRACK_NAMES``), atomically.
+
+    ``tempo_map``: the grids the session heard, ``(downbeat s, bpm, signature)`` on the events' clock; without
+    one the file is ``bpm`` in 4/4 from its first event.
+    """
     path = Path(path)
     midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
-    meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=bpm_to_tempo(bpm), time=0),
-                           mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0)])
-    midi.tracks.append(meta)
-    ticks_per_s = TICKS_PER_BEAT * bpm / 60.0
+    start = min((e[0] for e in events), default=0.0)
+    ticks = TempoMap(tempo_map or [(start, bpm, "4/4")], start, TICKS_PER_BEAT)
+    midi.tracks.append(ticks.meta_track())
     for track_index, name in enumerate(TRACK_NAMES):
         track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
         now = 0
@@ -53,7 +58,7 @@ def write_session_midi(path: str | os.PathLike[str], events: list[Event], bpm: f
                 msg = mido.Message.from_bytes(data)
             except (ValueError, TypeError):
                 continue
-            tick = max(now, round(seconds * ticks_per_s))
+            tick = max(now, ticks.tick(seconds))
             track.append(msg.copy(time=tick - now))
             now = tick
         midi.tracks.append(track)
@@ -89,7 +94,9 @@ def read_journal(path: str | os.PathLike[str]) -> tuple[dict, list[Event]]:
             except json.JSONDecodeError:
                 continue
             if number == 0 and isinstance(item, dict):
-                header = item
+                header = {**item, "tempo_map": list(item.get("tempo_map", []))}
+            elif isinstance(item, list) and len(item) == 4 and item[0] == "tempo" and header:
+                header["tempo_map"].append(item[1:])
             elif (isinstance(item, list) and len(item) == 3 and isinstance(item[0], (int, float))
                   and item[1] in (0, 1) and isinstance(item[2], list)):
                 events.append((float(item[0]), int(item[1]), item[2]))
@@ -105,7 +112,8 @@ def recover(folder: str | os.PathLike[str]) -> list[Path]:
             bpm = float(header.get("bpm", 120.0))
             if events:
                 target = journal.with_name(journal.name[: -len(JOURNAL_SUFFIX)])
-                written.append(write_session_midi(target, events, bpm))
+                tempo_map = [(float(t), float(b), str(s)) for t, b, s in header.get("tempo_map", [])]
+                written.append(write_session_midi(target, events, bpm, tempo_map))
                 log.info("recovered recording %s (%d events)", target, len(events))
             journal.unlink()
         except (OSError, ValueError) as err:
@@ -135,6 +143,7 @@ class SessionRecorder:
         self._pending: deque[Event] = deque()
         self._t_first = 0.0
         self._t_last = 0.0
+        self._tempo: list[TempoEntry] = []  # every grid the session heard, on the live clock
         self._failed = False
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
@@ -154,7 +163,8 @@ class SessionRecorder:
         except (OSError, AttributeError):
             pass
         header = {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "bpm": self.bpm,
-                  "started": datetime.now().isoformat(timespec="seconds"), "tracks": list(TRACK_NAMES)}
+                  "started": datetime.now().isoformat(timespec="seconds"), "tracks": list(TRACK_NAMES),
+                  "tempo_map": self._relative_tempo()}
         try:
             with open(journal, "w", encoding="utf-8") as handle:
                 handle.write(json.dumps(header) + "\n")
@@ -175,6 +185,15 @@ class SessionRecorder:
         except OSError as err:
             self._failed = True
             log.error("recording stopped: %s", err)
+
+    def tempo(self, t: float, bpm: float, signature: str) -> None:
+        """The session took a new grid: a downbeat at ``t`` (s, live clock), ``bpm``, ``signature`` ("3/4")."""
+        self._tempo.append((t, bpm, signature))
+        if self._writer is not None:
+            self._pending.append(("tempo", round(t - self._t_first, 6), bpm, signature))
+
+    def _relative_tempo(self) -> list[TempoEntry]:
+        return [(round(t - self._t_first, 6), bpm, signature) for t, bpm, signature in self._tempo]
 
     def record(self, track: int, t: float, msg: mido.Message) -> None:
         """Note one message (``t`` in seconds on the live clock); the writer thread journals it."""
@@ -213,7 +232,7 @@ class SessionRecorder:
         if self._failed:
             return None
         try:
-            write_session_midi(path, self._events, self.bpm)
+            write_session_midi(path, self._events, self.bpm, self._relative_tempo())
             journal.unlink()
         except OSError as err:
             log.error("cannot finish recording %s (journal kept for recovery): %s", path, err)

@@ -131,14 +131,15 @@ class Responder:
 
         ``start_step``: where the response starts, in steps from the call's first note (after the silence that
         ended the phrase). The model does not see that silence, but the response keeps its true place in the
-        4/4 bar: its bar positions restart there.
+        bar: its bar positions restart there. The call's meter is ``call.meter`` (default: 4/4 from its first
+        note).
         """
         plan = plan_call(call, self.model)
-        meter = None
+        segments = [list(s) for s in call.meter] if call.meter else [[0, 4 * self.model.steps_per_quarter, 0]]
+        meter = segments
         if start_step is not None:
-            bar = 4 * self.model.steps_per_quarter
-            calls = len(plan.symbols)
-            meter = [[0, bar, 0], [calls, bar, start_step % bar]]
+            _, bar, position = segments[-1]
+            meter = [*segments, [len(plan.symbols), bar, (position + start_step - segments[-1][0]) % bar]]
         return Response(self._padded.clone(), self.sampler, plan, length_steps, meter)
 
 

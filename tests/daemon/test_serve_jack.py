@@ -52,7 +52,7 @@ def _grid_error_s(t: float, t0: float) -> float:
 
 def test_answers_in_the_calls_key_on_the_grid_and_records_both_tracks(serve, tmp_path):
     record = tmp_path / "rec"
-    daemon, client = serve("--phrase-end-steps", "8", "--record", str(record))
+    daemon, client = serve("--tempo", "fixed", "--phrase-end-steps", "8", "--record", str(record))
     assert daemon.ready_s < 5.0
     call = phrase_events(EB_MAJOR_CALL)  # two bars of quarter notes, released at 90 %
     t0 = time.monotonic() + 0.2
@@ -99,7 +99,7 @@ def test_answers_in_the_calls_key_on_the_grid_and_records_both_tracks(serve, tmp
 
 
 def test_barge_in_stops_the_response_and_the_new_call_is_heard(serve):
-    daemon, client = serve("--phrase-end-steps", "8")
+    daemon, client = serve("--tempo", "fixed", "--phrase-end-steps", "8")
     t0 = time.monotonic() + 0.2
     client.play(phrase_events([63, 67, 70, 72]), t0)  # one bar; the response is due 8 steps after it
     assert client.wait_until(lambda: client.notes("note_on"), 4.0), daemon.output()
@@ -123,7 +123,7 @@ def test_barge_in_stops_the_response_and_the_new_call_is_heard(serve):
 
 def test_sigterm_mid_response_leaves_no_note_sounding(serve, tmp_path):
     record = tmp_path / "rec"
-    daemon, client = serve("--phrase-end-steps", "4", "--response-bars", "4", "--record", str(record))
+    daemon, client = serve("--tempo", "fixed", "--phrase-end-steps", "4", "--response-bars", "4", "--record", str(record))
     t0 = time.monotonic() + 0.2
     client.play(phrase_events([63, 65, 67, 70], note_s=0.25), t0)
     assert client.wait_until(lambda: client.notes("note_on"), 3.0), daemon.output()

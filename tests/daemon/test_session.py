@@ -19,7 +19,7 @@ from antiphon.engine.artifact import load_artifact
 from antiphon.engine.model import LstmModel
 
 STEP_S = 0.125
-CONFIG = ServeConfig(random_seed=5)
+CONFIG = ServeConfig(random_seed=5, tempo="fixed")  # the --bpm grid from each call; follow: test_hearing.py
 
 
 def _ons(events):
