@@ -34,6 +34,7 @@ INPUT_PORT = "antiphon in"
 LEAD_PERIODS = 2  # events are handed to the callback this many periods (plus the margin) before they are due
 LEAD_MARGIN_S = 0.003
 SWITCH_INTERVAL_S = 0.0002  # CPython's default 5 ms would hold the callback off for several periods
+SWITCH_ENV = "ANTIPHON_SWITCH_INTERVAL_S"  # benchmark knob: another interval, to measure what it buys
 DRAIN_TIMEOUT_S = 0.5
 NO_MIDI_SYSTEM = ("no MIDI system: no ALSA sequencer (/dev/snd/seq) and no JACK server running; start one with "
                   "`jackd -d alsa` or PipeWire's pipewire-jack (`pw-jack antiphon ...`)")
@@ -91,7 +92,7 @@ class JackMidi:
         self.in_frames = [0] * ring_size
         self.in_data: list[bytes] = [b""] * ring_size
         self.in_write = self.in_read = self.in_dropped = 0
-        self.late = self.lost = self.xruns = self.cycle_gaps = 0
+        self.late = self.lost = self.xruns = self.cycle_gaps = self.cancelled = 0
         self.stamp: float | None = None  # while set, ``send`` schedules at this deadline (see ``StampedSession``)
         self.on_input: Callable[[float, mido.Message], None] | None = None
         self.users = 0
@@ -101,7 +102,7 @@ class JackMidi:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._switch = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        sys.setswitchinterval(float(os.environ.get(SWITCH_ENV) or SWITCH_INTERVAL_S))
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
         self.client.set_shutdown_callback(self._shutdown)
@@ -201,7 +202,7 @@ class JackMidi:
         with self._lock:
             void = cancels(data)
             if void is not None:
-                self.ring.cancel_note_ons(*void)
+                self.cancelled += self.ring.cancel_note_ons(*void)
             self.ring.push(ASAP, data)
 
     def send_at(self, msg: mido.Message, t: float) -> None:
@@ -228,6 +229,7 @@ class JackMidi:
 
     def summary(self) -> str:
         return (f"{self.period} frames at {self.rate} Hz, lead {self.lead_s * 1e3:.1f} ms; late {self.late}, "
+                f"cancelled note-ons {self.cancelled}, "
                 f"xruns {self.xruns}, skipped cycles {self.cycle_gaps}, anchors {self.clock.anchors}, "
                 f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}")
 

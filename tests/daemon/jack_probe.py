@@ -1,0 +1,87 @@
+"""A JACK-Client test peer that plays and hears MIDI at exact frames (an rtmidi client cannot see inside a period).
+
+It connects its output to ``antiphon:antiphon in`` (``speak``) and ``antiphon:antiphon out`` to its input
+(``listen``); both the rtmidi and the frame-accurate daemon name their ports so. One probe doing both makes a
+feedback loop in JACK's graph, which delays one direction by a period: use a "keys" and a "synth" probe instead.
+Events to play are scheduled by frame; every event heard is kept with its frame, ``last_frame_time + offset``.
+Used by ``test_jack_frames.py`` and ``benchmarks/bench_daemon.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import mido
+
+from antiphon.daemon.frameclock import frame_delta
+from antiphon.daemon.jackmidi import load_jack
+
+CAPACITY = 1 << 16
+
+
+class FrameProbe:
+    """Plays ``(frame, message)`` events at their frames and records ``(frame, message)`` for what it hears."""
+
+    def __init__(self, name: str = "probe", peer: str = "antiphon", speak: bool = True, listen: bool = True):
+        jack = load_jack()
+        self.client = jack.Client(name, no_start_server=True)
+        self.rate = self.client.samplerate
+        self.period = self.client.blocksize
+        self.out = self.client.midi_outports.register("out")
+        self.inp = self.client.midi_inports.register("in")
+        self.heard_frames = [0] * CAPACITY
+        self.heard_data: list[bytes] = [b""] * CAPACITY
+        self.heard = 0
+        self.schedule: list[tuple[int, bytes]] = []  # appended only; the callback walks it with ``played``
+        self.played = 0
+        self.xruns = 0
+        self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
+        self.client.activate()
+        if speak:
+            self.client.connect(self.out, f"{peer}:{peer} in")
+        if listen:
+            self.client.connect(f"{peer}:{peer} out", self.inp)
+
+    def _process(self, frames: int) -> None:
+        self.out.clear_buffer()
+        start = self.client.last_frame_time
+        schedule, last = self.schedule, 0
+        while self.played < len(schedule):
+            frame, data = schedule[self.played]
+            offset = frame_delta(frame, start)
+            if offset >= frames:
+                break
+            offset = min(max(offset, last, 0), frames - 1)
+            self.out.write_midi_event(offset, data)
+            last = offset
+            self.played += 1
+        for offset, data in self.inp.incoming_midi_events():
+            if self.heard < CAPACITY:
+                self.heard_frames[self.heard] = start + offset
+                self.heard_data[self.heard] = bytes(data)
+                self.heard += 1
+
+    def _xrun(self, _delayed_usecs: float) -> None:
+        self.xruns += 1
+
+    def frame_now(self) -> int:
+        return self.client.frame_time
+
+    def play(self, events: list[tuple[float, mido.Message]], start_frame: int) -> None:
+        """Schedule ``(seconds after start, message)`` events at ``start_frame + round(seconds * rate)``."""
+        for t, msg in sorted(events, key=lambda e: e[0]):
+            self.schedule.append((start_frame + round(t * self.rate), bytes(msg.bytes())))
+
+    def received(self, since: int = 0) -> list[tuple[int, mido.Message]]:
+        """``(frame, message)`` for everything heard (from index ``since``)."""
+        return [(self.heard_frames[i], mido.Message.from_bytes(self.heard_data[i])) for i in range(since, self.heard)]
+
+    def wait_played(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.played < len(self.schedule) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()

@@ -1,0 +1,203 @@
+"""Frame-accurate JACK MIDI: events land on their exact frames, input carries its frame, nothing is left sounding.
+
+Over a private dummy-driver JACK server (256 frames); the peer is a JACK-Client probe that plays and hears at exact
+frames. No timed asserts: frame equality is exactness, not speed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import mido
+import pytest
+from daemon_helpers import phrase_events
+from harness import ROOT, Daemon, JackServer, unmatched_note_ons
+from jack_probe import FrameProbe
+
+pytestmark = pytest.mark.jack
+
+STEP_FRAMES = 6000  # a 16th at 120 bpm and 48 kHz: 125 ms
+
+
+@pytest.fixture(scope="module")
+def jack():
+    server = JackServer(f"antiphon-frames-{os.getpid()}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def engine_and_probe(jack):
+    from antiphon.daemon.jackmidi import JackMidi
+
+    engine = JackMidi()
+    engine.users = 1
+    engine.clock.check_s = float("inf")  # no drift re-anchoring mid-test: the dummy driver runs on the system clock
+    keys, synth = FrameProbe("keys", listen=False), FrameProbe("synth", speak=False)
+    yield engine, keys, synth
+    keys.close()
+    synth.close()
+    engine.release()
+
+
+def _note(kind: str, note: int, velocity: int = 90) -> mido.Message:
+    return mido.Message(kind, note=note, velocity=velocity if kind == "note_on" else 0)
+
+
+def _wait_heard(probe: FrameProbe, count: int, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while probe.heard < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_scheduled_events_land_on_their_exact_frames_off_the_period_grid(engine_and_probe):
+    engine, _, probe = engine_and_probe
+    start = engine.clock.to_frame(time.monotonic() + 0.2)
+    start -= start % engine.period  # a period boundary; the events sit at odd offsets from it
+    wanted = [start + offset for offset in (37, 255, 256 + 1, 3 * 256 + 129, 6000 + 11, 6000 + 12, 20000 + 201)]
+    for i, frame in enumerate(wanted):
+        engine.send_at(_note("note_on" if i % 2 == 0 else "note_off", 60 + i), engine.clock.to_time(frame))
+    _wait_heard(probe, len(wanted))
+    if engine.xruns or engine.late:
+        pytest.skip(f"the machine was too busy: {engine.summary()}")
+    assert [frame for frame, _ in probe.received()] == wanted
+    assert [m.note for _, m in probe.received()] == [60 + i for i in range(len(wanted))]
+
+
+def test_input_is_stamped_with_the_frame_it_was_played_at(engine_and_probe):
+    engine, probe, _ = engine_and_probe
+    heard: list[tuple[float, mido.Message]] = []
+    engine.on_input = lambda t, msg: heard.append((t, msg))
+    start = probe.frame_now() + 4 * probe.period
+    probe.play([(0.0, _note("note_on", 64)), (0.0123, _note("note_off", 64))], start)
+    probe.wait_played()
+    deadline = time.monotonic() + 5
+    while len(heard) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    frames = [engine.clock.to_frame(t) for t, _ in heard]
+    assert frames == [start, start + round(0.0123 * probe.rate)]
+    assert [m.type for _, m in heard] == ["note_on", "note_off"]
+
+
+def test_a_release_cancels_scheduled_note_ons_and_note_offs_still_come(engine_and_probe):
+    engine, _, probe = engine_and_probe
+    soon = time.monotonic() + 0.3
+    engine.send_at(_note("note_on", 60), soon)  # scheduled, then barged in on before it is due
+    engine.send(_note("note_off", 60))
+    engine.send_at(_note("note_on", 62), soon + 0.01)
+    engine.send_at(_note("note_off", 62), soon + 0.02)
+    engine.send(mido.Message("control_change", control=123, value=0))  # stop: all notes off cancels the rest
+    engine.send_at(_note("note_on", 65), soon + 0.05)  # a new note after the stop plays
+    engine.send_at(_note("note_off", 65), soon + 0.06)
+    _wait_heard(probe, 5)
+    time.sleep(0.1)
+    heard = [m for _, m in probe.received()]
+    # First in, first out: the immediate all-notes-off goes after the note-off scheduled before it.
+    assert [(m.type, getattr(m, "note", None)) for m in heard] == [
+        ("note_off", 60), ("note_off", 62), ("control_change", None), ("note_on", 65), ("note_off", 65)]
+    assert engine.cancelled == 2
+    assert not unmatched_note_ons([(0, m) for m in heard])
+
+
+def test_an_xrun_re_anchors_the_frame_clock_and_the_schedule_stays_exact(engine_and_probe):
+    engine, _, probe = engine_and_probe
+    anchors = engine.clock.anchors
+    engine._xrun(1234.0)  # what JACK calls (its notification thread) after an xrun
+    assert engine.xruns == 1 and engine.clock.stale
+    t = time.monotonic() + 0.2
+    engine.send_at(_note("note_on", 70), t)  # the send re-anchors first
+    assert engine.clock.anchors == anchors + 1 and not engine.clock.stale
+    frame = engine.clock.to_frame(t)
+    engine.send_at(_note("note_off", 70), engine.clock.to_time(frame + 1000))
+    _wait_heard(probe, 2)
+    assert [f for f, _ in probe.received()] == [frame, frame + 1000]
+
+
+@pytest.fixture
+def daemon(jack, daemon_artifact, tmp_path):
+    started = []
+
+    def start(*args: str) -> tuple[Daemon, FrameProbe, FrameProbe]:
+        daemon = Daemon(["--model", str(daemon_artifact), "--random-seed", "3", "--log-level", "INFO", *args],
+                        jack.env, tmp_path)
+        keys, synth = FrameProbe("keys", listen=False), FrameProbe("synth", speak=False)
+        started.append((daemon, keys, synth))
+        return daemon, keys, synth
+
+    yield start
+    for daemon, keys, synth in started:
+        keys.close()
+        synth.close()
+        daemon.close()
+
+
+def _late_count(output: str) -> int:
+    found = re.search(r"JACK MIDI: .* late (\d+)", output)
+    assert found, output[-2000:]
+    return int(found.group(1))
+
+
+def test_daemon_answers_on_exact_grid_frames_and_a_barge_in_before_a_step_cancels_it(daemon):
+    serve, keys, synth = daemon("--phrase-end-steps", "8")
+    start = keys.frame_now() + 48000 // 5
+    start += 101 - start % keys.period  # off the period grid
+    keys.play(phrase_events([63, 67, 70, 72]), start)  # one bar; the response starts 8 steps after it
+    response_at = start + 24 * STEP_FRAMES
+    barge = response_at + 6 * STEP_FRAMES - 48  # 1 ms before a step: its notes are scheduled already
+    keys.play(phrase_events([70, 72, 74, 75]), barge)
+    keys.wait_played()
+    time.sleep(0.2)
+    assert serve.terminate() == 0
+    heard = synth.received()
+    notes = [(f, m) for f, m in heard if m.type in ("note_on", "note_off")]
+    off_grid = [f for f, _ in notes if f < barge and (f - start) % STEP_FRAMES]  # the barge-in's releases: at once
+    assert notes and len(off_grid) <= _late_count(serve.output()), (off_grid, serve.output()[-2000:])
+    ons = [f for f, m in notes if m.type == "note_on" and m.velocity > 0]
+    assert ons and ons[0] >= response_at
+    assert not [f for f in ons if barge <= f], "nothing plays after the barge-in (the new call is still going)"
+    assert "barge-in" in serve.output()
+    assert not unmatched_note_ons(heard)
+
+
+def test_sigterm_with_notes_scheduled_leaves_nothing_sounding(daemon):
+    serve, keys, probe = daemon("--phrase-end-steps", "4", "--response-bars", "4")
+    start = keys.frame_now() + 48000 // 5
+    keys.play(phrase_events([63, 65, 67, 70], note_s=0.25), start)
+    deadline = time.monotonic() + 5
+    while not any(m.type == "note_on" for _, m in probe.received()) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    # just before a grid step: the loop has handed that step's messages over already
+    first = next(f for f, m in probe.received() if m.type == "note_on")
+    ahead = (STEP_FRAMES - (probe.frame_now() - first) % STEP_FRAMES) / probe.rate
+    time.sleep(max(0.0, ahead - 0.004))
+    assert serve.terminate() == 0
+    time.sleep(0.1)
+    heard = probe.received()
+    assert not unmatched_note_ons(heard)
+    assert {64, 123, 120} <= {m.control for _, m in heard if m.type == "control_change"}
+    assert heard[-1][1].type == "control_change"  # the silence comes last
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JACK_DEFAULT_SERVER": f"antiphon-nobody-{os.getpid()}"}  # no server under this name
+    return subprocess.run([sys.executable, "-m", "antiphon", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_no_midi_system_is_one_line_and_exit_2():
+    for args in (["serve", "--backend", "jack", "--virtual"], ["ports", "--backend", "jack"]):
+        done = _run(args)
+        assert done.returncode == 2, done.stderr
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        assert len(lines) == 1 and "no JACK server running" in lines[0] and "jackd -d alsa" in lines[0], lines
+    if os.path.exists("/dev/snd/seq"):
+        pytest.skip("this machine has an ALSA sequencer: the no-MIDI-system case is not reachable here")
+    for args in (["serve", "--virtual"], ["ports"]):
+        done = _run(args)
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, lines
+        assert lines[0].startswith("error: no MIDI system: no ALSA sequencer (/dev/snd/seq) and no JACK server")
