@@ -1,65 +1,69 @@
 """Tune the neural cache (``engine/cache.py``) of a trained model on validation songs.
 
-Every validation song is scored from the start padding with the stateful predictor; the model's
-probabilities and top-layer states are computed once, and every (lam, theta) pair on the grid is scored on
-them. The pair with the lowest mean loss per symbol (end marker included) wins, if it beats the raw model.
+Every validation song is scored from the song start with the stateful predictor; the model's probabilities
+and top-layer states are computed once, and every (lam, theta) pair on the grid is scored on them with the
+engine's own :class:`~engine.cache.SongCache` (its ring of states and its vote), so the tuner scores exactly
+what the product runs. The pair with the lowest mean loss per symbol (end marker included) wins, if it beats
+the raw model.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from antiphon.engine.cache import CacheConfig
+from antiphon.engine.cache import DEFAULT_CAPACITY, CacheConfig, SongCache
 from antiphon.engine.events import DELIMITER
 from antiphon.engine.meter import bar_positions
 from antiphon.engine.model import LstmModel
+from antiphon.training.tune_data import split_songs_of, store_config
 
 LAMBDAS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 THETAS = (0.03, 0.1, 0.3, 0.6, 1.0, 2.0)
+TINY = 1e-300  # probability floor for the log of a symbol the model deems impossible
 
 
 def score_with_caches(model: LstmModel, songs: Sequence[Sequence[str]], lambdas: Sequence[float] = LAMBDAS,
-                      thetas: Sequence[float] = THETAS,
-                      meters: Sequence[list | None] | None = None) -> tuple[float, np.ndarray, int]:
+                      thetas: Sequence[float] = THETAS, meters: Sequence[list | None] | None = None,
+                      capacity: int = DEFAULT_CAPACITY) -> tuple[float, np.ndarray, int]:
     """Total nats of the raw model, a (len(thetas), len(lambdas)) array of totals with each cache, symbols.
 
     ``meters`` (one per song, ``engine.meter``) give the bar positions for a model with position inputs.
+    ``capacity`` is the cache's (the engine's default unless a test wants a small ring).
     """
     vocab = model.vocab
-    padding = vocab.encode([DELIMITER] * model.sequence_length)
-    lam = np.asarray(lambdas, dtype=np.float64)
+    lam = np.asarray(lambdas, dtype=np.float64)  # (L,)
     raw_total = 0.0
     totals = np.zeros((len(thetas), len(lambdas)))
     count = 0
+    start = model.predictor("stateful", cache=False, events=False)
+    start.prime(model.song_start())
+    memory = SongCache(CacheConfig(lam=0.0, theta=0.0, capacity=capacity), model.units, len(vocab))
     for number, song in enumerate(songs):
-        predictor = model.predictor("stateful", cache=False, events=False)
-        probs = predictor.prime(padding)
-        states: list[np.ndarray] = []
-        targets: list[int] = []
+        predictor = start.clone()
+        memory.reset()
+        probs = start.last_probabilities
         meter = None if meters is None else meters[number]
         positions = bar_positions(meter, len(song) + 1).tolist()
-        for step, index in enumerate(vocab.encode(list(song) + [DELIMITER])):
-            h = predictor._h[-1]
+        for step, index in enumerate(vocab.encode([*song, DELIMITER])):
+            state = predictor.top_state
             p_true = float(probs[index])
-            raw_total -= math.log(max(p_true, 1e-300))
-            if states:
-                dots = np.asarray(states) @ h  # (n,)
-                hit = np.asarray(targets) == index
-                for a, theta in enumerate(thetas):
-                    scores = dots * theta
-                    weights = np.exp(scores - scores.max())
-                    vote = float(weights[hit].sum() / weights.sum())
-                    totals[a] -= np.log(np.maximum((1.0 - lam) * p_true + lam * vote, 1e-300))
+            raw_total -= math.log(max(p_true, TINY))
+            if len(memory):
+                vote = memory.votes(state, thetas)[:, index]  # (T,)
+                # The same float64 sum as SongCache.mix: (1 - lam) * p + lam * vote.
+                mixed = (1.0 - lam)[None, :] * p_true + lam[None, :] * vote[:, None]  # (T, L)
+                totals -= np.log(np.maximum(mixed, TINY))
             else:
-                totals -= math.log(max(p_true, 1e-300))
-            states.append(h.copy())
-            targets.append(index)
+                totals -= math.log(max(p_true, TINY))
+            memory.add(state, index)
             count += 1
-            probs = predictor.feed(index, positions[step + 1] if step < len(song) else None)
+            if step < len(song):
+                probs = predictor.feed(index, positions[step + 1])
     return raw_total, totals, count
 
 
@@ -78,63 +82,11 @@ def tune_cache(model: LstmModel, songs: Sequence[Sequence[str]],
     return {"lam": config.lam, "theta": config.theta, "val_loss": best, "val_loss_without": without}
 
 
-def split_songs_of(model: LstmModel, data_dir: str | None = None, part: str = "validation") -> tuple[list, list]:
-    """The songs of one part of a model's stored split, and their meters, from its dataset folder."""
-    from antiphon.training.dataset import load_dataset
-
-    config = model.config
-    data = data_dir or (config.get("dataset") or {}).get("path")
-    if not data:
-        raise ValueError("the model's config names no dataset; pass the dataset folder")
-    dataset = load_dataset(data)
-    indices = (config.get("split") or {}).get(part)
-    if not indices:
-        raise ValueError(f"the model's config holds no {part} split")
-    if max(indices) >= len(dataset.songs):
-        raise ValueError(f"{data} has {len(dataset.songs)} songs; the model's split needs more: wrong dataset?")
-    entries = dataset.manifest.get("songs") or [{}] * len(dataset.songs)
-    return [dataset.songs[i] for i in indices], [entries[i].get("meter") or None for i in indices]
-
-
-def write_config(model_dir: str, config: dict[str, Any]) -> None:
-    """Rewrite a model's ``config.json`` and check the folder is still a valid artifact."""
-    import json
-    from pathlib import Path
-
-    from antiphon.engine.artifact import CONFIG_FILE
-
-    path = Path(model_dir) / CONFIG_FILE
-    path.write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-    LstmModel.load(model_dir)
-
-
-def tune_artifact(model_dir: str, data_dir: str | None = None) -> dict[str, Any]:
+def tune_cache_artifact(model_dir: str, data_dir: str | None = None) -> dict[str, Any]:
     """Tune the cache of a saved model on its own validation songs and store it in its ``config.json``."""
     model = LstmModel.load(model_dir)
     songs, meters = split_songs_of(model, data_dir)
     result = tune_cache(model, songs, meters)
-    config = model.config
-    config["cache"] = {"lam": result["lam"], "theta": result["theta"]}
-    config.setdefault("training", {})["cache_tuning"] = result
-    write_config(model_dir, config)
+    config = model.model_config.with_training(cache_tuning=result)
+    store_config(model_dir, replace(config, cache=CacheConfig(lam=result["lam"], theta=result["theta"])))
     return result
-
-
-def tune_song_memory(model_dir: str, data_dir: str | None = None, cache: bool = True,
-                     events: bool = True, pitch_weight: float | None = None,
-                     hold_weight: float | None = None) -> list[str]:
-    """Tune a saved model's memory of the current song on validation: the neural cache, then the event model
-    mixed into the LSTM (``training/event_tune.py``). Returns one line per part saying what it chose."""
-    lines = []
-    if cache:
-        result = tune_artifact(model_dir, data_dir)
-        lines.append(f"neural cache lam {result['lam']:.2f}, theta {result['theta']:.2f}: validation loss per "
-                     f"symbol {result['val_loss_without']:.4f} -> {result['val_loss']:.4f}")
-    if events:
-        from antiphon.training.event_tune import tune_events_artifact
-
-        mixed = tune_events_artifact(model_dir, data_dir, pitch_weight, hold_weight)
-        lines.append(f"event model pitch weight {mixed['pitch_weight']:.1f}, hold weight "
-                     f"{mixed['hold_weight']:.1f}: validation bits per symbol "
-                     f"{mixed['val_bits_per_step_without']:.4f} -> {mixed['val_bits_per_step']:.4f}")
-    return lines

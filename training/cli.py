@@ -151,7 +151,7 @@ def tune_cache(
 ) -> None:
     """Tune the model's memory of the current song on its validation songs: the neural cache, then the
     IDyOM-style event model mixed into the LSTM."""
-    from antiphon.training.cache_tune import tune_song_memory
+    from antiphon.training.tune import tune_song_memory
 
     with user_errors():
         lines = tune_song_memory(str(model), None if data is None else str(data), events=event_model,

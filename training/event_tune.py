@@ -11,16 +11,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from antiphon.engine.artifact import save_events
 from antiphon.engine.events import DELIMITER, is_pitch_symbol
 from antiphon.engine.meter import bar_positions
 from antiphon.engine.mixture import EventMixture, MixConfig, mix
 from antiphon.engine.model import LstmModel
 from antiphon.engine.ppm import song_events
 from antiphon.training.baselines import event_alphabet, tune_idyom
+from antiphon.training.tune_data import split_songs_of, store_config
 
 PITCH_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 HOLD_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -44,7 +47,7 @@ def song_components(model: LstmModel, mixture: EventMixture, song: Sequence[str]
     hold probabilities (n,) and the targets (n,)."""
     vocab = model.vocab
     predictor = model.predictor("stateful", cache=True, events=False)
-    predictor.prime([vocab.index(DELIMITER)] * model.sequence_length)
+    predictor.prime(model.song_start())
     events = mixture.new_song()
     targets = vocab.encode([*song, DELIMITER])
     positions = bar_positions(meter, len(song) + 1).tolist()
@@ -86,9 +89,6 @@ def tune_events_artifact(model_dir: str, data_dir: str | None = None, pitch_weig
     recorded): the likelihood-best mixture is not always the best to sample from (see the bundled model's
     README).
     """
-    from antiphon.engine.artifact import save_events
-    from antiphon.training.cache_tune import split_songs_of, write_config
-
     model = LstmModel.load(model_dir)
     train, _ = split_songs_of(model, data_dir, "train")
     validation, meters = split_songs_of(model, data_dir, "validation")
@@ -101,12 +101,11 @@ def tune_events_artifact(model_dir: str, data_dir: str | None = None, pitch_weig
         result["validation_best"] = {name: result[name] for name in chosen}
         result.update({name: float(value) for name, value in chosen.items() if value is not None})
         result["val_bits_per_step"] = mixture_bits(rows, trial, result["pitch_weight"], result["hold_weight"])
-    config = model.config
-    config.setdefault("training", {})["event_tuning"] = result
+    config = model.model_config.with_training(event_tuning=result)
     if result["pitch_weight"] == 0.0 and result["hold_weight"] == 0.0:
-        config.pop("event_model", None)  # it does not help this model
+        config = replace(config, event_model=None)  # it does not help this model
     else:
         save_events(model_dir, alphabet, songs)
-        config["event_model"] = MixConfig(result["pitch_weight"], result["hold_weight"], **settings).as_config()
-    write_config(model_dir, config)
+        config = replace(config, event_model=MixConfig(result["pitch_weight"], result["hold_weight"], **settings))
+    store_config(model_dir, config)
     return result

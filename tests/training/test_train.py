@@ -21,7 +21,7 @@ from typer.testing import CliRunner  # noqa: E402
 from antiphon.cli import build_app  # noqa: E402
 
 app = build_app()
-from antiphon.engine.artifact import load_artifact  # noqa: E402
+from antiphon.engine.artifact import load_artifact, load_config  # noqa: E402
 from antiphon.engine.meter import bar_positions  # noqa: E402
 from antiphon.engine.model import LstmModel  # noqa: E402
 from antiphon.training.dataset import load_dataset  # noqa: E402
@@ -147,3 +147,7 @@ def test_song_recipe_loss_falls_and_engine_scores_songs_like_keras(erk_dataset, 
     assert tuning["val_loss"] <= tuning["val_loss_without"]
     assert result.config["cache"] == {"lam": tuning["lam"], "theta": tuning["theta"]}
     assert (model.cache_config is None) == (tuning["lam"] == 0.0) or model.cache_config.lam == tuning["lam"]
+    # The tuners rewrote config.json atomically (no temporary left) and it reads back byte for byte.
+    text = (result.out_dir / "config.json").read_text()
+    assert json.dumps(load_config(result.out_dir).as_json(), indent=1) + "\n" == text
+    assert not [path.name for path in result.out_dir.iterdir() if path.name.startswith(".")]
