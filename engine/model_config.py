@@ -61,6 +61,9 @@ class Architecture:
                 or not 0 <= positions <= MAX_POSITION_FEATURES:
             raise ValueError(f"architecture.position_features must be an integer 0..{MAX_POSITION_FEATURES}, "
                              f"got {positions!r}")
+        clash = sorted(set(self.extra) & set(_ARCHITECTURE_KEYS))
+        if clash:
+            raise ValueError(f"extra architecture keys {clash} are fields of the architecture")
 
     @classmethod
     def from_json(cls, data: Any) -> Architecture:

@@ -119,3 +119,7 @@ def test_a_hand_made_config_gains_only_the_defaults():
     assert ModelConfig.from_json(mixed.as_json()).event_model == MixConfig(0.4, 0.3)
     with pytest.raises(ValueError, match="not a JSON object|must be a JSON object"):
         ModelConfig.from_json([GOOD])
+    with pytest.raises(ValueError, match=r"\['sequence_length'\] are fields"):
+        replace(config, extra={"sequence_length": 8})
+    with pytest.raises(ValueError, match=r"\['units'\] are fields"):
+        replace(config.architecture, extra={"units": 8})
