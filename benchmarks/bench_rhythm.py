@@ -39,6 +39,10 @@ from antiphon.engine.rhythm import Grid, RhythmConfig, estimate_rhythm
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "rhythm_tunes.json"
 ESSEN = ("boehme10.abc", "han1.abc")  # boehme20 is the development set the engine's tables were counted on
+# The development set (--dev): Essen tunes the benchmark does not use; engine/rhythm_score.py's tables were
+# counted and its weights tuned on these, never on ESSEN / Ryan's tunes above.
+DEV_CACHE = ROOT / "build" / "rhythm_dev_tunes.json"
+DEV_ESSEN = ("boehme20.abc", "han2.abc", "altdeu10.abc", "irl.abc")
 RYAN_WORDS = ("Jig.abc", "Hornpipe.abc", "Reel.abc")
 METERS = {"2/4": 2.0, "3/4": 3.0, "4/4": 4.0, "6/8": 3.0}  # bar length in quarters
 
@@ -67,14 +71,16 @@ def _tune(score, name: str) -> dict | None:
     return {"name": name, "sig": ts[0].ratioString, "pickup": pickup, "notes": notes}
 
 
-def load_tunes() -> list[dict]:
-    if CACHE.exists():
-        return json.loads(CACHE.read_text())
+def load_tunes(dev: bool = False) -> list[dict]:
+    cache = DEV_CACHE if dev else CACHE
+    if cache.exists():
+        return json.loads(cache.read_text())
     from music21 import corpus
 
     paths = corpus.getPaths()
-    chosen = [p for p in paths if Path(p).name in ESSEN and "essenFolksong" in str(p)]
-    chosen += [p for p in paths if "ryansMammoth" in str(p) and Path(p).name.endswith(RYAN_WORDS)][:120]
+    chosen = [p for p in paths if Path(p).name in (DEV_ESSEN if dev else ESSEN) and "essenFolksong" in str(p)]
+    if not dev:
+        chosen += [p for p in paths if "ryansMammoth" in str(p) and Path(p).name.endswith(RYAN_WORDS)][:120]
     tunes = []
     for path in chosen:
         print(f"parsing {Path(path).name} ...", file=sys.stderr, flush=True)
@@ -91,9 +97,34 @@ def load_tunes() -> list[dict]:
                 tune = None
             if tune:
                 tunes.append(tune)
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    CACHE.write_text(json.dumps(tunes))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(tunes))
     return tunes
+
+
+def fit_tables(tunes: list[dict]) -> str:
+    """engine/rhythm_tables.py counted on ``tunes`` (the development set): per meter, the counts of the
+    inter-onset interval (16ths, capped at two bars) after an onset at each bar position."""
+    lines = ['"""Tables for engine/rhythm_score.py, written by ``benchmarks/bench_rhythm.py --fit`` from the',
+             'development tunes (Essen ' + ", ".join(DEV_ESSEN) + ', none of which the benchmark uses)."""', "",
+             "# IOI_COUNTS[meter][p][d - 1]: onsets at bar position p (16ths from the downbeat) followed by the next",
+             "# onset d 16ths later (the last column: d >= its index + 1), whole tunes.", "IOI_COUNTS = {"]
+    for sig, bar_ql in METERS.items():
+        bar = int(bar_ql * STEPS_PER_QUARTER)
+        counts = np.zeros((bar, 2 * bar), dtype=int)
+        for tune in tunes:
+            if tune["sig"] != sig:
+                continue
+            steps = np.rint((np.array([n[0] for n in tune["notes"]]) - tune["pickup"]) * STEPS_PER_QUARTER).astype(int)
+            steps = np.unique(steps)
+            for a, d in zip(steps[:-1], np.diff(steps), strict=True):
+                counts[a % bar, min(d, 2 * bar) - 1] += 1
+        lines.append(f'    "{sig}": (')
+        for row in counts:
+            lines.append("        (" + ", ".join(str(x) for x in row) + "),")
+        lines.append("    ),")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def cut_calls(tunes: list[dict], count: int, rng: np.random.Generator) -> list[dict]:
@@ -243,10 +274,17 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="about a minute: fewer calls, no ablations")
     ap.add_argument("--calls", type=int, default=None, help="calls per onset spread")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--dev", action="store_true", help="the development tunes (DEV_ESSEN), for tuning")
+    ap.add_argument("--fit", action="store_true", help="count engine/rhythm_tables.py on the development tunes")
     args = ap.parse_args(argv)
     calls_n = args.calls or (120 if args.quick else 400)
     rng = np.random.default_rng(args.seed)
-    tunes = load_tunes()
+    if args.fit:
+        out = ROOT / "engine" / "rhythm_tables.py"
+        out.write_text(fit_tables(load_tunes(dev=True)))
+        print(f"wrote {out}")
+        return 0
+    tunes = load_tunes(args.dev)
     print(f"{len(tunes)} tunes: {dict(Counter(t['sig'] for t in tunes))}")
     calls = cut_calls(tunes, calls_n, rng)
     bits = length_trigram(ROOT / "engine" / "bundled" / "events.json")
@@ -254,6 +292,9 @@ def main(argv=None) -> int:
     if not args.quick:
         variants |= {"-metrical": {"config": RhythmConfig(use_metrical=False)},
                      "-tempo prior": {"config": RhythmConfig(use_tempo_prior=False)},
+                     "-ioi": {"config": RhythmConfig(use_ioi=False)},
+                     "-phrase end": {"config": RhythmConfig(end_weight=0.0)},
+                     "-bar count": {"config": RhythmConfig(bars_cost=0.0)},
                      "+session -continuity": {"session": True, "config": RhythmConfig(use_session=False)},
                      "+bits": {"bits": bits}}
     results: dict = {}

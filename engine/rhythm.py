@@ -29,7 +29,10 @@ from antiphon.engine.rhythm_score import (
     METERS,
     circular_anchors,
     fit_grids,
+    ioi_logs,
+    ioi_scores,
     metrical_scores,
+    phrase_end_scores,
     tempo_prior,
 )
 
@@ -97,7 +100,14 @@ class RhythmConfig:
     rhythm_bits_top: int = 6  # distinct best hypotheses re-scored by rhythm_bits
     meters: tuple[str, ...] = ("2/4", "3/4", "4/4", "6/8")
     meter_prior: dict = field(default_factory=lambda: dict(METER_PRIOR))
+    ioi_mode: str = "markov"  # "ratio": agogic accent added to the onset model; "markov": replaces its on/off part
+    ioi_weight: float = 1.0
+    ioi_floor: float = 0.02
+    end_weight: float = 2.0  # the last note's release falls short of (at most at) the next bar line
+    end_floor: float = 0.15
+    bars_cost: float = 1.0  # nats for a phrase that is not 2, 4 or 8 bars long (pickup apart)
     use_metrical: bool = True
+    use_ioi: bool = True
     use_tempo_prior: bool = True
     use_session: bool = True
 
@@ -185,12 +195,21 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
     span = fit.k[:, -1]
     bpm = 60.0 / ((fit.b + fit.c * span) * STEPS_PER_QUARTER)  # mean tempo over the phrase
     in_range = (bpm >= config.min_bpm * 0.97) & (bpm <= config.max_bpm * 1.03)
+    # Where the phrase stops sounding (its last release), in steps of each grid from the first onset.
+    last_on = fit.k[:, -1].astype(float)
+    release = float(off[group == group[-1]].max()) - t0
+    kend = (release - fit.a) / fit.b
+    kend = np.maximum((release - fit.a - fit.c * kend * kend) / fit.b, last_on)
 
     scores, rows, pos0s, meter_ids = [], [], [], []
     for m, sig in enumerate(config.meters):
         table = METERS[sig]
         bar = table.bar_steps
-        score = fit.timing[:, None] + metrical_scores(fit.k, table, config.use_metrical)
+        score = fit.timing[:, None] + metrical_scores(fit.k, table, config.use_metrical,
+                                                      onsets=not (config.use_ioi and config.ioi_mode == "markov"))
+        if config.use_ioi and config.use_metrical:
+            logs = ioi_logs(sig, config.ioi_mode, config.ioi_floor)
+            score = score + config.ioi_weight * ioi_scores(fit.k, logs)
         if config.use_tempo_prior:
             if prior_bpm is not None:
                 score = score + tempo_prior(bpm, 4, prior_bpm, config.prior_bpm_sd)[:, None]
@@ -198,6 +217,9 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
                 score = score + tempo_prior(bpm, table.beat_steps, config.tempo_center_bpm, config.tempo_sd)[:, None]
         score = score + math.log(config.meter_prior.get(sig, 0.1))
         pos0 = np.arange(bar)
+        if config.use_metrical and len(gt) >= 3:  # a note or two tell little of where the bar lines are
+            score = score + phrase_end_scores(last_on, kend, bar, config.end_weight, config.end_floor,
+                                              config.bars_cost)
         if session is not None and config.use_session:
             kd = (bar - pos0[None, :]) % bar
             down = t0 + fit.time_of(np.arange(len(bpm))[:, None], kd)

@@ -16,8 +16,11 @@ All scores are natural logs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+
+from antiphon.engine.rhythm_tables import IOI_COUNTS
 
 # Per meter, for each bar position (16ths from the downbeat): the share of grid steps holding an onset, where
 # a song's first note falls, and where its last note falls. Counted (add-one) on the 282 tunes of Essen
@@ -152,8 +155,9 @@ def fit_grids(t: np.ndarray, periods: np.ndarray, anchors: np.ndarray, sd_s: flo
     return GridFit(a, b, c, k.astype(np.int64), logl, rms)
 
 
-def metrical_scores(k: np.ndarray, table: MeterTable, metrical: bool = True) -> np.ndarray:
-    """(T, bar_steps) log score of each bar position of the first onset, for onset steps ``k`` (T, n)."""
+def metrical_scores(k: np.ndarray, table: MeterTable, metrical: bool = True, onsets: bool = True) -> np.ndarray:
+    """(T, bar_steps) log score of each bar position of the first onset, for onset steps ``k`` (T, n); without
+    ``onsets`` only the first and last notes' position priors."""
     bar = table.bar_steps
     logq, log1q, logf, logl = _level_logs(table, metrical)
     rows = np.arange(k.shape[0])[:, None]
@@ -163,7 +167,8 @@ def metrical_scores(k: np.ndarray, table: MeterTable, metrical: bool = True) -> 
     total = (length[:, None] // bar) + (r[None, :] < (length[:, None] % bar))
     off = np.maximum(total - on, 0)
     idx = (r[None, :] + r[:, None]) % bar  # idx[pos0, r]: bar position of residue r when the first note is at pos0
-    score = on @ logq[idx].T + off @ log1q[idx].T + logf[None, :]
+    score = on @ logq[idx].T + off @ log1q[idx].T if onsets else np.zeros((k.shape[0], bar))
+    score = score + logf[None, :]
     last_pos = (k[:, -1:] + r[None, :]) % bar
     return score + logl[last_pos]
 
@@ -172,3 +177,56 @@ def tempo_prior(bpm: np.ndarray, beat_steps: int, center_bpm: float, sd: float) 
     """Log-normal prior on the beat rate (quarter bpm scaled to the meter's beat), natural log, peak 0."""
     beat_bpm = bpm * 4.0 / beat_steps
     return -0.5 * (np.log(beat_bpm / center_bpm) / sd) ** 2
+
+
+@lru_cache(maxsize=64)
+def ioi_logs(signature: str, mode: str = "ratio", floor: float = 0.02, smooth: float = 20.0) -> np.ndarray:
+    """(bar_steps * 2 bar_steps, bar_steps) log table: row ``r * 2 bar_steps + d - 1`` holds, for each bar
+    position of the phrase's first onset, the score of an onset ``r`` steps after it (mod the bar) followed by
+    the next onset ``d`` steps later (``d`` capped at two bars).
+
+    ``mode`` "markov": log P(IOI | bar position); "ratio": log P(IOI | position) - log P(IOI), the agogic
+    accent alone (long notes on strong positions), to add to the onset model. Counted on the development tunes
+    (engine/rhythm_tables.py); each position's row is smoothed towards the all-positions distribution and
+    mixed with a ``floor`` share of a uniform one.
+    """
+    counts = np.asarray(IOI_COUNTS[signature], dtype=float)
+    bar, cap = counts.shape
+    marginal = (counts.sum(axis=0) + 0.5) / (counts.sum() + 0.5 * cap)
+    cond = (counts + smooth * marginal) / (counts.sum(axis=1, keepdims=True) + smooth)
+    logs = np.log((1 - floor) * cond + floor / cap)
+    if mode != "markov":
+        logs = logs - np.log((1 - floor) * marginal + floor / cap)
+    r = np.arange(bar)
+    pos = (r[:, None] + r[None, :]) % bar  # pos[r, pos0]: bar position of an onset r steps after the first
+    return np.ascontiguousarray(logs[pos].transpose(0, 2, 1).reshape(bar * cap, bar))
+
+
+def ioi_scores(k: np.ndarray, logs: np.ndarray) -> np.ndarray:
+    """(T, bar) score of the IOIs of onset steps ``k`` (T, n) under ``logs`` (see :func:`ioi_logs`), for each
+    bar position of the first onset."""
+    bar = logs.shape[1]
+    cap = logs.shape[0] // bar
+    t, n = k.shape
+    if n < 2:
+        return np.zeros((t, bar))
+    row = (k[:, :-1] % bar) * cap + np.clip(np.diff(k, axis=1), 1, cap) - 1
+    return logs[row].sum(axis=1)
+
+
+def phrase_end_scores(last_on: np.ndarray, kend: np.ndarray, bar: int, weight: float, floor: float,
+                      bars_cost: float) -> np.ndarray:
+    """(T, bar) score of the phrase's end for each bar position of the first onset: its last note (onset at
+    step ``last_on``, released at step ``kend``, both (T,) from the first onset) is held for a good share of
+    the time to the next bar line (a phrase ends at a bar line), and the phrase spans 2, 4 or 8 whole bars
+    from its first downbeat to the bar line after its release (else ``bars_cost`` nats)."""
+    r = np.arange(bar)
+    p_last = (last_on[:, None] + r[None, :]) % bar
+    to_line = bar - p_last  # steps from the last onset to the next bar line
+    share = np.maximum(kend - last_on, 1e-3)[:, None] / to_line
+    score = weight * np.log(floor + (1 - floor) * np.exp(-0.5 * (np.log(share / 0.8) / 0.3) ** 2))
+    if bars_cost:
+        down = (bar - r) % bar  # the first downbeat's step
+        bars = np.ceil((kend[:, None] - down[None, :]) / bar - 0.1)
+        score = score - bars_cost * ~np.isin(bars, (2, 4, 8))
+    return score

@@ -161,3 +161,16 @@ def test_bad_input_raises(args):
         estimate_rhythm(*args)
     with pytest.raises(ValueError):
         estimate_rhythm([1.0], [1.5], [60], prior_bpm=-3)
+
+
+def test_phrase_end_tells_the_bar_length():
+    # examples/call.mid: Eb G Bb Eb quarters, C Bb Ab G eighths, F Eb quarters at 120, played legato: the last
+    # release lands on the bar line of two 4/4 bars (once heard as 3/4, the onsets alone being ambiguous).
+    call = [(0, 4), (4, 4), (8, 4), (12, 4), (16, 2), (18, 2), (20, 2), (22, 2), (24, 4), (28, 4)]
+    on, off, _ = play(call, 120, held=1.0)
+    r = estimate_rhythm(on, off, [63, 67, 70, 75, 72, 70, 68, 67, 65, 63])
+    assert (r.grid.signature, r.pickup_steps) == ("4/4", 0) and r.grid.bpm == pytest.approx(120, rel=0.01)
+    assert onsets(r) == [s for s, _ in call]
+    # Without the phrase-end and IOI terms the same onsets are heard in 3/4.
+    r = estimate_rhythm(on, off, [63] * 10, config=RhythmConfig(use_ioi=False, end_weight=0, bars_cost=0))
+    assert r.grid.signature == "3/4"
