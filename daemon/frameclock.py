@@ -1,10 +1,14 @@
 """JACK time for the daemon: monotonic seconds <-> JACK frames, and the ring that carries events to the callback.
 
 The daemon keeps its deadlines on ``time.monotonic()``; JACK counts frames (an unsigned 32-bit counter that wraps
-about every 25 hours at 48 kHz). ``FrameClock`` holds one anchor, a (monotonic time, frame) pair sampled from
-``jack_frame_time``, and maps linearly with the sample rate, so two deadlines a given time apart always land the
-same number of frames apart. It is re-anchored after an xrun (frames may have jumped) and when the audio clock has
-drifted from the monotonic one by more than ``DRIFT_FRAMES``, checked about once a second.
+about every 25 hours at 48 kHz). ``FrameClock`` maps linearly between the two with the sample rate from one anchor
+(monotonic time, frame), so two deadlines a given time apart always land the same number of frames apart. The
+anchor comes from the process callback: each cycle it notes ``last_frame_time`` and the monotonic time it woke
+up at. A wake-up is never early, only late by a varying amount, so the earliest (time - frames / rate) over the
+recent cycles is where cycle starts really lie. (``jack_frame_time`` read from another thread wandered by up to
+12 ms on this machine's dummy driver; the lower envelope of wake-ups is steady to a frame.) The anchor is moved
+only when the clocks have drifted apart by more than ``DRIFT_FRAMES`` (checked about once a second, and at once
+after an xrun or skipped cycles, using only the cycles since), so a call and its answer share one mapping.
 
 ``EventRing`` is a single-producer, single-consumer ring of preallocated slots: the producer (the daemon's threads,
 serialised by one lock of their own) fills a slot and then advances ``write``; the JACK process callback reads up
@@ -19,7 +23,8 @@ from collections.abc import Callable
 
 FRAME_WRAP = 1 << 32  # jack_nframes_t is an unsigned 32-bit counter
 HALF_WRAP = 1 << 31
-ANCHOR_SAMPLES = 7  # (monotonic, frame) readings per anchoring; the tightest pair wins
+WINDOW_CYCLES = 512  # cycle wake-ups the anchor is fitted to (2.7 s at 256 frames)
+MIN_CYCLES = 8  # fewer cycles than this since an xrun: no new fit yet
 DRIFT_FRAMES = 2  # re-anchor when the audio clock has drifted this far from the monotonic clock
 CHECK_S = 1.0  # how often the drift is checked
 ASAP = -1  # a slot's frame for "send in the next cycle, at its start"
@@ -36,49 +41,57 @@ def frame_delta(a: int, b: int) -> int:
 
 
 class FrameClock:
-    """One linear map between monotonic seconds and JACK frames; ``stale`` asks for a new anchor."""
+    """One linear map between monotonic seconds and JACK frames, fitted to the process callback's wake-ups."""
 
-    def __init__(self, frame_time: Callable[[], int], rate: int, now: Callable[[], float] = time.monotonic,
-                 drift_frames: int = DRIFT_FRAMES, check_s: float = CHECK_S):
-        self.frame_time = frame_time
+    def __init__(self, rate: int, now: Callable[[], float] = time.monotonic, drift_frames: int = DRIFT_FRAMES,
+                 check_s: float = CHECK_S, window: int = WINDOW_CYCLES):
         self.rate = rate
         self.now = now
         self.drift_frames = drift_frames
         self.check_s = check_s
         self.anchors = 0
         self.stale = False
-        self._anchor = (0.0, 0)  # (monotonic seconds, frame), replaced whole: readers see one pair or the other
-        self._checked = 0.0
-        self.anchor()
+        self._anchor = (now(), 0)  # (monotonic seconds, frame), replaced whole: readers see one pair or the other
+        self._checked = float("-inf")
+        self._samples: list[tuple[int, float]] = [(0, 0.0)] * window
+        self._count = 0
+        self._since = 0  # samples before this one belong to the time before an xrun
 
-    def _sample(self) -> tuple[float, int]:
-        """The (monotonic, frame) reading with the narrowest bracket of monotonic readings around it."""
-        best = None
-        for _ in range(ANCHOR_SAMPLES):
-            before = self.now()
-            frame = self.frame_time()
-            after = self.now()
-            if best is None or after - before < best[0]:
-                best = (after - before, (before + after) / 2, frame)
-        return best[1], best[2]
+    # -- the callback's side ------------------------------------------------------------------------------------
 
-    def anchor(self) -> None:
-        """Take a new (monotonic, frame) anchor."""
-        self.stale = False
-        self._anchor = self._sample()
-        self._checked = self._anchor[0]
-        self.anchors += 1
+    def observe(self, frame: int, t: float) -> None:
+        """A cycle starting at ``frame`` woke up at monotonic ``t`` (called by the process callback)."""
+        self._samples[self._count % len(self._samples)] = (frame, t)
+        self._count += 1
 
-    def check(self) -> None:
-        """Re-anchor if an xrun asked for it, or (at most once per ``check_s``) if the clocks drifted apart."""
-        if self.stale:
-            self.anchor()
+    def restart(self) -> None:
+        """Frames may have jumped (xrun, skipped cycles): fit only what comes after, as soon as it can."""
+        self._since = self._count
+        self.stale = True
+
+    # -- the daemon's side --------------------------------------------------------------------------------------
+
+    def estimate(self) -> tuple[float, int] | None:
+        """(monotonic time, frame) of the latest cycle start, from the earliest wake-ups; ``None`` if too few."""
+        count = self._count
+        first = max(self._since, count - len(self._samples))
+        if count - first < MIN_CYCLES:
+            return None
+        samples = [self._samples[i % len(self._samples)] for i in range(first, count)]
+        ref = samples[-1][0]
+        return min(t - frame_delta(frame, ref) / self.rate for frame, t in samples), ref
+
+    def check(self, force: bool = False) -> None:
+        """Move the anchor if the clocks drifted apart (at most once per ``check_s`` unless stale or forced)."""
+        now = self.now()
+        if not (force or self.stale or now - self._checked >= self.check_s):
             return
-        if self.now() - self._checked < self.check_s:
-            return
-        t, frame = self._sample()
-        self._checked = t
-        if abs(frame_delta(frame, self.to_frame(t))) > self.drift_frames:
+        fit = self.estimate()
+        if fit is None:
+            return  # too few cycles since an xrun: keep the old anchor a little longer
+        self._checked, self.stale = now, False
+        t, frame = fit
+        if force or self.anchors == 0 or abs(frame_delta(frame, self.to_frame(t))) > self.drift_frames:
             self._anchor = (t, frame)
             self.anchors += 1
 

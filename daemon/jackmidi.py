@@ -36,6 +36,7 @@ LEAD_MARGIN_S = 0.003
 SWITCH_INTERVAL_S = 0.0002  # CPython's default 5 ms would hold the callback off for several periods
 SWITCH_ENV = "ANTIPHON_SWITCH_INTERVAL_S"  # benchmark knob: another interval, to measure what it buys
 DRAIN_TIMEOUT_S = 0.5
+ANCHOR_WAIT_S = 2.0  # at start: cycles to fit the frame clock to
 NO_MIDI_SYSTEM = ("no MIDI system: no ALSA sequencer (/dev/snd/seq) and no JACK server running; start one with "
                   "`jackd -d alsa` or PipeWire's pipewire-jack (`pw-jack antiphon ...`)")
 NO_JACK_SERVER = ("no JACK server running; start one with `jackd -d alsa` or PipeWire's pipewire-jack "
@@ -87,7 +88,7 @@ class JackMidi:
         self.lead_s = LEAD_PERIODS * self.period / self.rate + LEAD_MARGIN_S
         self.out_port = self.client.midi_outports.register(OUTPUT_PORT)
         self.in_port = self.client.midi_inports.register(INPUT_PORT)
-        self.clock = FrameClock(lambda: self.client.frame_time, self.rate)
+        self.clock = FrameClock(self.rate)
         self.ring = EventRing(ring_size)
         self.in_frames = [0] * ring_size
         self.in_data: list[bytes] = [b""] * ring_size
@@ -109,7 +110,13 @@ class JackMidi:
         self._reader = threading.Thread(target=self._read_input, name="antiphon-jack-in", daemon=True)
         self._reader.start()
         self.client.activate()
-        self.clock.anchor()
+        deadline = time.monotonic() + ANCHOR_WAIT_S
+        while not self.clock.anchors and time.monotonic() < deadline:
+            time.sleep(self.period / self.rate)
+            self.clock.check(force=True)
+        if not self.clock.anchors:
+            self.release()
+            raise ValueError("the JACK server runs no process cycles (is its driver stuck?)")
 
     # -- the real-time side: no lock, no logging, nothing but copying -------------------------------------------
 
@@ -119,7 +126,8 @@ class JackMidi:
         start = self.client.last_frame_time
         if self._next_cycle is not None and start != self._next_cycle:
             self.cycle_gaps += 1  # cycles skipped: the frame clock must be anchored again
-            self.clock.stale = True
+            self.clock.restart()
+        self.clock.observe(start, time.monotonic())
         self._next_cycle = (start + frames) & 0xFFFFFFFF
         ring = self.ring
         index, end, last = ring.read, ring.write, 0
@@ -162,7 +170,7 @@ class JackMidi:
 
     def _xrun(self, delayed_usecs: float) -> None:
         self.xruns += 1
-        self.clock.stale = True
+        self.clock.restart()
 
     def _shutdown(self, status, reason: str) -> None:
         log.error("the JACK server shut down: %s", reason)
@@ -176,8 +184,7 @@ class JackMidi:
                     return
             except OSError:
                 return
-            if self.clock.stale:
-                self.clock.anchor()
+            self.clock.check()
             while self.in_read != self.in_write:
                 slot = self.in_read & self.ring.mask
                 frame, data = self.in_frames[slot], self.in_data[slot]

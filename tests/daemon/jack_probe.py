@@ -34,7 +34,8 @@ class FrameProbe:
         self.heard = 0
         self.schedule: list[tuple[int, bytes]] = []  # appended only; the callback walks it with ``played``
         self.played = 0
-        self.xruns = 0
+        self.xruns = self.cycle_gaps = 0  # xruns reported; cycles whose start frame jumped (a busy graph)
+        self._next_cycle: int | None = None
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
@@ -46,6 +47,9 @@ class FrameProbe:
     def _process(self, frames: int) -> None:
         self.out.clear_buffer()
         start = self.client.last_frame_time
+        if self._next_cycle is not None and start != self._next_cycle:
+            self.cycle_gaps += 1
+        self._next_cycle = (start + frames) & 0xFFFFFFFF
         schedule, last = self.schedule, 0
         while self.played < len(schedule):
             frame, data = schedule[self.played]
