@@ -1,23 +1,24 @@
-"""Daemon benchmark: output timing on the grid over real JACK MIDI, idle and with the other core busy.
+"""Daemon benchmark: output timing against the ideal grid in JACK frames, frame-accurate path beside rtmidi's.
 
-A private JACK server (dummy driver, ``--period`` frames at 48 kHz: 64 = 1.33 ms) runs ``antiphon serve --backend
-jack --virtual`` as a subprocess. A JACK test client plays a two-bar call at 120 bpm and timestamps (monotonic
-clock, in its rtmidi callback) every message the daemon sends back. Calls repeat until the responses span at
-least ``--min-steps`` grid steps, once with the machine as it is ("idle") and once with one extra process spinning
-on a core ("busy").
+For each period (64, 256, 1,024 frames at 48 kHz) a private JACK server (dummy driver, ``--no-realtime``) runs
+``antiphon serve --backend jack --virtual`` at normal priority, from a ``git worktree`` pinned at ``--commit`` (so
+edits in the tree cannot break a run), in two ways: the frame-accurate path, and python-rtmidi's JACK backend
+(``ANTIPHON_JACK_RTMIDI=1``), each with the machine as it is ("idle") and with one process spinning on a core
+("busy"). Two JACK-Client probes do the playing and listening (an rtmidi receiver cannot see inside a period):
+"keys" plays a two-bar call at 120 bpm at exact frames, "synth" records ``last_frame_time + offset`` of every
+message the daemon sends (two probes, not one: one client both feeding and hearing the daemon would make a
+feedback loop, which JACK resolves with a period's delay).
 
-Timing error: each response message's time minus its ideal grid time (call's first note sent + n x 125 ms); the
-median of these is the constant pipeline latency (JACK in + out, about a period each way), reported as
-``offset_ms``; the error is the deviation from it, |e - median(e)|, as p50 / p99 / max in ms. Also: the delay from
-the detected phrase end (the call's end + ``phrase_end_steps``) to the first response note (whole steps of a
-leading rest are counted separately), and the serve ready time (spawn -> sd_notify READY=1).
+Error: each response note message's frame minus the ideal grid (the call's first note frame + n x 6,000 frames);
+its median is the constant latency (reported in ms and frames), the error is |e - median| as p50 / p99 / max in
+ms and frames. Xruns are counted by the synth probe (the server's, all clients') and by the daemon (its log).
 
-Targets (issue "Daemon"): p99 <= 2 ms and max <= 5 ms idle and busy (Magenta's MIDI interface states ~5 ms);
-first response note on the first grid step after the phrase end is detected; ready <= 2 s.
+Targets (issue 13): frame path p99 <= 0.05 ms and max <= 0.1 ms at every period; p99 >= 100x lower than rtmidi at
+1,024 frames; xruns at 64 reported; added latency <= one period + margin.
 
-    .venv/bin/python benchmarks/bench_daemon.py [--model DIR] [--period 64] [--min-steps 512] [--quick]
+    .venv/bin/python benchmarks/bench_daemon.py [--periods 64,256,1024] [--min-steps 256] [--commit HEAD] [--quick]
 
-Without ``--model`` it uses the bundled model, else a small synthetic test model. Ends with one JSON line.
+Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -38,121 +39,125 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "daemon"))
 
-from harness import Client, Daemon, JackServer  # noqa: E402
+from daemon_helpers import phrase_events  # noqa: E402
+from harness import Daemon, JackServer  # noqa: E402
+from jack_probe import FrameProbe  # noqa: E402
 
-from antiphon.engine.model import bundled_model_path  # noqa: E402
-
-BPM = 120.0
-STEP_S = 60.0 / BPM / 4
+RATE = 48000
+STEP_FRAMES = 6000  # a 16th at 120 bpm
 CALL = [63, 65, 67, 68, 70, 72, 74, 75]  # two bars of quarter notes in E-flat
-PHRASE_END_STEPS = 16
 CALL_STEPS = 32
-TARGETS = {"p99_ms": 2.0, "max_ms": 5.0, "ready_s": 2.0}
+PHRASE_END_STEPS = 16
+TARGETS = {"p99_ms": 0.05, "max_ms": 0.1, "p99_ratio_vs_rtmidi_1024": 100.0}
 
 
-def call_events() -> list:
-    import mido
-
-    events = []
-    for i, pitch in enumerate(CALL):
-        events.append((i * 0.5, mido.Message("note_on", note=pitch, velocity=90)))
-        events.append((i * 0.5 + 0.45, mido.Message("note_off", note=pitch, velocity=0)))
-    return events
+def pinned_worktree(commit: str, into: Path) -> Path:
+    """A detached ``git worktree`` of ``commit`` (the daemon runs from there, not from the edited tree)."""
+    path = into / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=ROOT, check=True,
+                   capture_output=True)
+    return path
 
 
-def one_condition(daemon: Daemon, client: Client, response_bars: int, min_steps: int) -> dict:
-    """Play calls until the responses span ``min_steps``; errors of every note message against the grid."""
-    errors, first_delays, lead_steps, steps = [], [], [], 0
-    while steps < min_steps:
-        client.received.clear()
-        t0 = time.monotonic() + 0.3
-        client.play(call_events(), t0)
-        phrase_end = t0 + (CALL_STEPS + PHRASE_END_STEPS) * STEP_S
-        response_end = phrase_end + response_bars * 16 * STEP_S
-        time.sleep(max(0.0, response_end + 0.3 - time.monotonic()))
-        notes = [(t, m) for t, m in client.received if m.type in ("note_on", "note_off")]
-        if not notes:
-            raise RuntimeError(f"no response heard:\n{daemon.output()[-2000:]}")
-        for t, _ in notes:
-            n = round((t - t0) / STEP_S)
-            errors.append(t - (t0 + n * STEP_S))
-        first_on = next(t for t, m in notes if m.type == "note_on")
-        leading = round((first_on - phrase_end) / STEP_S)
-        lead_steps.append(leading)
-        first_delays.append(first_on - (phrase_end + leading * STEP_S))
-        last = max(t for t, _ in notes)
-        steps += max(1, round((last - phrase_end) / STEP_S))
-    e = np.array(errors)
+def one_condition(daemon: Daemon, response_bars: int, min_steps: int) -> dict:
+    keys, synth = FrameProbe("keys", listen=False), FrameProbe("synth", speak=False)
+    errors, steps, xruns0 = [], 0, synth.xruns
+    try:
+        while steps < min_steps:
+            since = synth.heard
+            start = keys.frame_now() + RATE // 4
+            keys.play(phrase_events(CALL, gate=0.9), start)
+            phrase_end = start + (CALL_STEPS + PHRASE_END_STEPS) * STEP_FRAMES
+            response_end = phrase_end + response_bars * 16 * STEP_FRAMES
+            time.sleep((response_end - keys.frame_now()) / RATE + 0.3)
+            notes = [f for f, m in synth.received(since) if m.type in ("note_on", "note_off")]
+            if not notes:
+                raise RuntimeError(f"no response heard:\n{daemon.output()[-2000:]}")
+            for f in notes:
+                n = round((f - start) / STEP_FRAMES)
+                errors.append(f - (start + n * STEP_FRAMES))
+            steps += max(1, round((max(notes) - phrase_end) / STEP_FRAMES))
+        probe_xruns = synth.xruns - xruns0
+    finally:
+        keys.close()
+        synth.close()
+    e = np.array(errors, dtype=float)
     offset = float(np.median(e))
-    dev = np.abs(e - offset) * 1e3
-    return {"p50_ms": round(float(np.percentile(dev, 50)), 3), "p99_ms": round(float(np.percentile(dev, 99)), 3),
-            "max_ms": round(float(dev.max()), 3), "offset_ms": round(offset * 1e3, 3), "messages": int(e.size),
-            "steps": steps, "first_note_delay_ms": round(float(np.median(first_delays)) * 1e3 - offset * 1e3, 3),
-            "leading_rest_steps": lead_steps}
+    dev = np.abs(e - offset)
+    ms = 1e3 / RATE
+    p50, p99 = float(np.percentile(dev, 50)), float(np.percentile(dev, 99))
+    return {"p50_ms": round(p50 * ms, 4), "p99_ms": round(p99 * ms, 4),
+            "max_ms": round(float(dev.max()) * ms, 4), "p50_frames": p50, "p99_frames": round(p99, 1),
+            "max_frames": float(dev.max()),
+            "latency_ms": round(offset * ms, 3), "latency_frames": offset, "messages": int(e.size), "steps": steps,
+            "xruns": probe_xruns}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="model artifact folder (default: bundled, else a synthetic test model)")
-    parser.add_argument("--period", type=int, default=64, help="JACK period in frames at 48 kHz")
-    parser.add_argument("--min-steps", type=int, default=512, help="grid steps of response per condition")
-    parser.add_argument("--response-bars", type=int, default=16)
-    parser.add_argument("--realtime-priority", type=int, help="pass --realtime-priority to serve")
-    parser.add_argument("--quick", action="store_true", help="a short run (64 steps per condition)")
+    parser.add_argument("--periods", default="64,256,1024", help="JACK periods in frames at 48 kHz")
+    parser.add_argument("--min-steps", type=int, default=256, help="grid steps of response per condition")
+    parser.add_argument("--response-bars", type=int, default=8)
+    parser.add_argument("--commit", default="HEAD", help="the commit the daemon runs from (a pinned worktree)")
+    parser.add_argument("--model", help="model artifact folder (default: the worktree's bundled model)")
+    parser.add_argument("--switch-interval", type=float, help="ANTIPHON_SWITCH_INTERVAL_S for the frame path")
+    parser.add_argument("--quick", action="store_true", help="a short run (32 steps per condition)")
     args = parser.parse_args()
     if args.quick:
-        args.min_steps, args.response_bars = 64, 4
-
+        args.min_steps, args.response_bars = 32, 2
+    periods = [int(p) for p in args.periods.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="bench_daemon_"))
-    model = args.model or bundled_model_path()
-    if model is None:
-        from daemon_helpers import make_daemon_artifact
-
-        model = make_daemon_artifact(tmp / "model", units=256, sequence_length=64)
-        model_name = "synthetic 256-unit test model (no bundled model yet)"
-    else:
-        model_name = str(model)
-    jack = JackServer(f"antiphon-bench-{os.getpid()}", period=args.period)
-    serve_args = ["--model", str(model), "--phrase-end-steps", str(PHRASE_END_STEPS), "--response-bars",
-                  str(args.response_bars), "--random-seed", "1", "--log-level", "INFO"]
-    if args.realtime_priority is not None:
-        serve_args += ["--realtime-priority", str(args.realtime_priority)]
+    tree = pinned_worktree(args.commit, tmp)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    serve_args = ["--phrase-end-steps", str(PHRASE_END_STEPS), "--response-bars", str(args.response_bars),
+                  "--random-seed", "1", "--log-level", "INFO"] + (["--model", args.model] if args.model else [])
     results: dict = {}
     try:
-        for name in ("idle", "busy"):
-            busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if name == "busy" else None
-            daemon = Daemon(serve_args, jack.env, tmp)
-            client = Client()
+        for period in periods:
+            jack = JackServer(f"antiphon-bench-{os.getpid()}-{period}", period=period)
             try:
-                results.setdefault("ready_s", round(daemon.ready_s, 3))
-                results[name] = one_condition(daemon, client, args.response_bars, args.min_steps)
+                for path in ("frames", "rtmidi"):
+                    extra = {"ANTIPHON_JACK_RTMIDI": "1"} if path == "rtmidi" else {}
+                    if path == "frames" and args.switch_interval is not None:
+                        extra["ANTIPHON_SWITCH_INTERVAL_S"] = str(args.switch_interval)
+                    for cond in ("idle", "busy"):
+                        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if cond == "busy" else None
+                        daemon = Daemon(serve_args, jack.env, tmp, extra_env=extra, cwd=tree)
+                        try:
+                            r = one_condition(daemon, args.response_bars, args.min_steps)
+                        finally:
+                            daemon.terminate()
+                            if busy is not None:
+                                busy.kill()
+                                busy.wait()
+                        found = re.search(r"JACK MIDI: .*late (\d+), .*xruns (\d+)", daemon.output())
+                        late = (int(g) for g in found.groups()) if found else (None, None)
+                        r["daemon_late"], r["daemon_xruns"] = late
+                        results[f"{path}_{period}_{cond}"] = r
             finally:
-                client.close()
-                daemon.terminate()
-                if busy is not None:
-                    busy.kill()
-                    busy.wait()
-            timing = re.search(r"loop timing: (.*)", daemon.output())
-            results[name]["daemon_loop"] = timing.group(1) if timing else "not logged"
+                jack.stop()
     finally:
-        jack.stop()
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
 
-    print(f"antiphon serve over JACK (dummy driver, {args.period} frames = {args.period / 48:.2f} ms period), "
-          f"{BPM:g} bpm, model: {model_name}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    print(f"ready (spawn -> READY=1): {results['ready_s']:.2f} s   (target <= {TARGETS['ready_s']} s)")
-    for name in ("idle", "busy"):
-        r = results[name]
-        ok = r["p99_ms"] <= TARGETS["p99_ms"] and r["max_ms"] <= TARGETS["max_ms"]
-        print(f"{name:5s} timing error over {r['steps']} steps ({r['messages']} messages): p50 {r['p50_ms']:.2f} ms, "
-              f"p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.2f} ms (pipeline offset {r['offset_ms']:.2f} ms) "
-              f"[target p99 <= 2, max <= 5: {'met' if ok else 'MISSED'}; Magenta states ~5 ms]")
-        print(f"      phrase end -> first response note: {r['first_note_delay_ms']:.2f} ms past its grid step; "
-              f"leading rest steps per response {r['leading_rest_steps']}")
-        print(f"      daemon's own send time after each deadline: {r['daemon_loop']}")
-    results["targets"] = TARGETS
-    results["period_frames"] = args.period
-    results["model"] = model_name
-    results["realtime_priority"] = args.realtime_priority
+    print(f"antiphon serve over JACK (dummy driver, --no-realtime, 48 kHz), 120 bpm, commit {commit}, normal "
+          f"priority; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print("error vs the ideal grid (|e - median|); latency = median e; xruns seen by the synth probe / daemon late")
+    for period in periods:
+        for cond in ("idle", "busy"):
+            f, r = results[f"frames_{period}_{cond}"], results[f"rtmidi_{period}_{cond}"]
+            ok = f["p99_ms"] <= TARGETS["p99_ms"] and f["max_ms"] <= TARGETS["max_ms"]
+            for name, x in (("frames", f), ("rtmidi", r)):
+                print(f"{period:5d} {cond:4s} {name:6s}: p50 {x['p50_ms']:.4f} ms ({x['p50_frames']:g} fr), p99 "
+                      f"{x['p99_ms']:.4f} ms ({x['p99_frames']:g} fr), max {x['max_ms']:.4f} ms ({x['max_frames']:g} "
+                      f"fr); latency {x['latency_ms']:.2f} ms ({x['latency_frames']:g} fr); {x['messages']} msgs; "
+                      f"xruns {x['xruns']}, daemon late {x['daemon_late']}")
+            ratio = r["p99_ms"] / max(f["p99_ms"], 1e-3 / RATE * 1e3)
+            results[f"ratio_{period}_{cond}"] = round(ratio, 1)
+            print(f"      frames target p99 <= 0.05 ms, max <= 0.1 ms: {'met' if ok else 'MISSED'}; rtmidi/frames "
+                  f"p99 ratio {ratio:.0f}x (p99 of 0 frames counted as one frame)")
+    results.update({"targets": TARGETS, "commit": commit, "min_steps": args.min_steps,
+                    "load_average": round(os.getloadavg()[0], 2)})
     print(json.dumps({"bench": "daemon", **results}))
 
 

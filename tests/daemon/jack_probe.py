@@ -40,9 +40,16 @@ class FrameProbe:
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
         if speak:
-            self.client.connect(self.out, f"{peer}:{peer} in")
+            self.client.connect(self.out, self._port(f"{peer} in", is_input=True))
         if listen:
-            self.client.connect(f"{peer}:{peer} out", self.inp)
+            self.client.connect(self._port(f"{peer} out", is_output=True), self.inp)
+
+    def _port(self, short: str, **kind: bool) -> str:
+        """The full name of port ``short`` (rtmidi puts its input and output in two clients, one renamed)."""
+        names = [p.name for p in self.client.get_ports(is_midi=True, **kind) if p.name.split(":", 1)[-1] == short]
+        if len(names) != 1:
+            raise RuntimeError(f"expected one port named {short!r}, found {names}")
+        return names[0]
 
     def _process(self, frames: int) -> None:
         self.out.clear_buffer()
