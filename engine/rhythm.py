@@ -7,7 +7,9 @@ line where the phrase's first (pickup) bar begins.
 
 Method: every (tempo, phase, meter, bar offset) hypothesis is scored (``engine/rhythm_score.py``): onset
 timing error, a metrical onset model that makes too-fine grids pay for empty steps and too-coarse ones for
-onsets on weak 16ths, a log-normal tempo prior on the beat, a meter prior, and with a running ``session``
+onsets on weak 16ths (the interval to the next onset by bar position: long notes on strong beats), the
+phrase's end (its last release just before a bar line, 2, 4 or 8 bars), velocity accents when velocities are
+given, a log-normal tempo prior on the beat, a meter prior, and with a running ``session``
 a continuity term (same meter, tempo within a few %, bar lines on the session's) against a fixed cost for a
 change. Convention for the half/double ambiguity: the grid that explains the onsets with the fewest empty
 steps *and* no onsets on weak 16ths wins, so a phrase of even eighths at 150 bpm is heard as eighths at
@@ -27,6 +29,7 @@ from antiphon.engine.midifile import highest_voice
 from antiphon.engine.rhythm_score import (
     METER_PRIOR,
     METERS,
+    accent_scores,
     circular_anchors,
     fit_grids,
     ioi_logs,
@@ -108,6 +111,8 @@ class RhythmConfig:
     bars_cost: float = 1.0  # nats for a phrase that is not 2, 4 or 8 bars long (pickup apart)
     use_metrical: bool = True
     use_ioi: bool = True
+    velocity_accent: float = 8.0  # MIDI velocity a player adds on a downbeat (half on a mid-bar, a quarter on beats)
+    use_velocity: bool = True
     use_tempo_prior: bool = True
     use_session: bool = True
 
@@ -162,18 +167,31 @@ def _chords(on: np.ndarray, chord_s: float) -> tuple[np.ndarray, np.ndarray]:
 
 def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitches: Sequence[int], *,
                     prior_bpm: float | None = None, session: Grid | None = None,
-                    config: RhythmConfig = RhythmConfig(), rhythm_bits: RhythmBits | None = None) -> Rhythm:
+                    config: RhythmConfig = RhythmConfig(), rhythm_bits: RhythmBits | None = None,
+                    velocities: Sequence[int] | None = None) -> Rhythm:
     """Hear a phrase: note-on/off times (s) and MIDI pitches -> :class:`Rhythm`.
 
     ``prior_bpm`` (quarters per minute) centres the tempo prior; ``session`` (the previous call's grid) makes
     the phrase continue its tempo and bar lines unless it clearly departs from them. ``rhythm_bits(notes,
     meter)`` may return a model's information content (bits) of a hypothesis's quantised rhythm; the best few
-    hypotheses are re-scored with it. Raises ValueError on bad input.
+    hypotheses are re-scored with it. ``velocities`` (MIDI, one per note), when they vary, let accents mark
+    the strong beats. Raises ValueError on bad input.
     """
     on, off, pitch = _check(onsets_s, offsets_s, pitches)
+    vel = None
+    if velocities is not None:
+        vel = np.asarray(velocities, dtype=float)
+        if vel.shape != on.shape or not np.isfinite(vel).all() or (vel < 0).any() or (vel > 127).any():
+            raise ValueError("velocities must be MIDI numbers 0..127, one per note")
+        vel = vel[np.argsort(np.asarray(onsets_s, dtype=float), kind="stable")]
     if prior_bpm is not None and not (math.isfinite(prior_bpm) and prior_bpm > 0):
         raise ValueError(f"prior_bpm must be a positive number, got {prior_bpm}")
     group, gt = _chords(on, config.chord_ms / 1000)
+    accents = None
+    if vel is not None and config.use_velocity and len(gt) >= 3:
+        loud = np.full(len(gt), -np.inf)
+        np.maximum.at(loud, group, vel)  # a chord's loudest note
+        accents = loud
     t0 = gt[0]
     t = gt - t0
     bpms = np.exp(np.arange(math.log(config.min_bpm), math.log(config.max_bpm), config.tempo_step))
@@ -217,6 +235,8 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
                 score = score + tempo_prior(bpm, table.beat_steps, config.tempo_center_bpm, config.tempo_sd)[:, None]
         score = score + math.log(config.meter_prior.get(sig, 0.1))
         pos0 = np.arange(bar)
+        if accents is not None:
+            score = score + accent_scores(fit.k, accents, table, config.velocity_accent)
         if config.use_metrical and len(gt) >= 3:  # a note or two tell little of where the bar lines are
             score = score + phrase_end_scores(last_on, kend, bar, config.end_weight, config.end_floor,
                                               config.bars_cost)

@@ -9,6 +9,11 @@ For every tempo candidate the onsets are fitted to a grid ``t = a + b k + c k^2`
   probability that depends on its metrical level (downbeat > half bar > beat > eighth > sixteenth), so a grid
   that is too fine pays for its many empty steps and one that is too coarse pays for onsets on weak 16ths;
   the first note's position (pickup) and the last note's position (phrases end on strong beats) add priors;
+* IOI by position (agogic accent): in place of the on/off part of the onset model, a first-order model of
+  the interval to the next onset given the bar position of an onset (long notes on strong beats, 16ths off
+  them), counted on development tunes (engine/rhythm_tables.py);
+* the phrase end: its last release falls a little before the next bar line, and a phrase spans 2, 4 or 8 bars;
+* velocity accents on strong positions, when the caller gives velocities that vary;
 * a log-normal tempo prior on the beat (quarter, dotted quarter in 6/8) and a prior over meters.
 All scores are natural logs.
 """
@@ -230,3 +235,27 @@ def phrase_end_scores(last_on: np.ndarray, kend: np.ndarray, bar: int, weight: f
         bars = np.ceil((kend[:, None] - down[None, :]) / bar - 0.1)
         score = score - bars_cost * ~np.isin(bars, (2, 4, 8))
     return score
+
+
+ACCENT_OF_LEVEL = np.array([1.0, 0.5, 0.25, 0.0, 0.0])  # share of the downbeat's accent, per metrical level
+
+
+def accent_scores(k: np.ndarray, velocity: np.ndarray, table: MeterTable, accent: float) -> np.ndarray:
+    """(T, bar) log-likelihood ratio of velocities ``velocity`` (n,) under accents of ``accent`` (MIDI
+    velocity) on each hypothesis's strong positions, against none: velocity ~ N(mu + accent x strength, sd),
+    mu fitted, sd the velocities' own spread (at least 3). Velocities that hardly vary score 0."""
+    bar = table.bar_steps
+    dev = velocity - velocity.mean()
+    if len(velocity) < 3 or float(dev.std()) < 2.0:
+        return np.zeros((k.shape[0], bar))
+    sd = max(float(dev.std()), 3.0)
+    t, n = k.shape
+    r = np.arange(bar)
+    strength = (accent * ACCENT_OF_LEVEL[table.levels])[(r[None, :] + r[:, None]) % bar]  # [pos0, residue]
+    cell = (np.arange(t)[:, None] * bar + k % bar).ravel()
+    count = np.bincount(cell, minlength=t * bar).reshape(t, bar).astype(float)
+    loud = np.bincount(cell, weights=np.tile(dev, t), minlength=t * bar).reshape(t, bar)
+    a_dev = loud @ strength.T  # sum over notes of accent x deviation (the deviations sum to 0)
+    a_sum, a_sq = count @ strength.T, count @ (strength * strength).T
+    return (a_dev - 0.5 * (a_sq - a_sum * a_sum / n)) / (sd * sd)
+

@@ -1,5 +1,5 @@
 """Tables for engine/rhythm_score.py, written by ``benchmarks/bench_rhythm.py --fit`` from the
-development tunes (Essen boehme20.abc, han2.abc, altdeu10.abc, irl.abc, none of which the benchmark uses)."""
+development tunes of Essen boehme20.abc, han2.abc, altdeu10.abc, irl.abc (the benchmark uses none of them)."""
 
 # IOI_COUNTS[meter][p][d - 1]: onsets at bar position p (16ths from the downbeat) followed by the next
 # onset d 16ths later (the last column: d >= its index + 1), whole tunes.

@@ -174,3 +174,16 @@ def test_phrase_end_tells_the_bar_length():
     # Without the phrase-end and IOI terms the same onsets are heard in 3/4.
     r = estimate_rhythm(on, off, [63] * 10, config=RhythmConfig(use_ioi=False, end_weight=0, bars_cost=0))
     assert r.grid.signature == "3/4"
+
+
+def test_velocity_accents_mark_the_downbeat():
+    # Even eighths give no cue to where the bar lines are; louder notes every six eighths (on the 2nd note) do.
+    eighths = [(2 * i, 2) for i in range(24)]
+    on, off, pitches = play(eighths, 150, held=1.0)
+    vel = [90 if i % 6 == 1 else 60 for i in range(24)]
+    r = estimate_rhythm(on, off, pitches, velocities=vel)
+    assert (r.grid.bar_steps, r.pickup_steps) == (12, 2) and r.grid.origin_s == pytest.approx(on[1], abs=0.005)
+    flat = estimate_rhythm(on, off, pitches, velocities=[70] * 24)
+    assert flat.grid == estimate_rhythm(on, off, pitches).grid  # flat velocities change nothing
+    with pytest.raises(ValueError):
+        estimate_rhythm(on, off, pitches, velocities=[70] * 23)
