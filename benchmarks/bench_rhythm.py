@@ -128,6 +128,17 @@ def fit_tables(tunes: list[dict]) -> str:
             lines.append("        (" + ", ".join(str(x) for x in row) + "),")
         lines.append("    ),")
     lines.append("}")
+    lines += ["", "# FIRST_COUNTS / LAST_COUNTS[meter][p]: tunes whose first / last onset falls on bar position p."]
+    for table, index in (("FIRST_COUNTS", 0), ("LAST_COUNTS", -1)):
+        lines.append(f"{table} = {{")
+        for sig, bar_ql in METERS.items():
+            bar = int(bar_ql * STEPS_PER_QUARTER)
+            counts = np.zeros(bar, dtype=int)
+            for tune in tunes:
+                if tune["sig"] == sig:
+                    counts[round((tune["notes"][index][0] - tune["pickup"]) * STEPS_PER_QUARTER) % bar] += 1
+            lines.append(f'    "{sig}": (' + ", ".join(str(x) for x in counts) + "),")
+        lines.append("}")
     return "\n".join(lines) + "\n"
 
 

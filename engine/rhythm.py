@@ -93,7 +93,7 @@ class RhythmConfig:
     timing_sd_ms: float = 22.0
     max_drift: float = 0.08  # largest tempo change across a phrase the grid follows (relative)
     tempo_center_bpm: float = 105.0  # beats (quarter, or dotted quarter in 6/8) per minute
-    tempo_sd: float = 0.45  # natural-log units
+    tempo_sd: float = 0.3  # natural-log units (0.45 before the IOI and phrase-end terms)
     prior_bpm_sd: float = 0.2  # around a caller's prior_bpm, natural-log units
     session_tempo_sd: float = 0.04
     session_phase_sd_steps: float = 0.6

@@ -25,11 +25,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from antiphon.engine.rhythm_tables import IOI_COUNTS
+from antiphon.engine.rhythm_tables import FIRST_COUNTS, IOI_COUNTS, LAST_COUNTS
 
 # Per meter, for each bar position (16ths from the downbeat): the share of grid steps holding an onset, where
 # a song's first note falls, and where its last note falls. Counted (add-one) on the 282 tunes of Essen
 # ``boehme20`` (a development set: the bundled model was trained on ``erk``, the benchmark uses other tunes).
+# Only the onset shares are still used; the first / last positions come from engine/rhythm_tables.py.
 _TABLES = {
     "2/4": ((0.95, 0.04, 0.53, 0.18, 0.85, 0.05, 0.73, 0.15),
             (0.381, 0.008, 0.008, 0.008, 0.042, 0.008, 0.534, 0.008),
@@ -81,7 +82,9 @@ def _level_logs(table: MeterTable, metrical: bool) -> tuple[np.ndarray, np.ndarr
     The first/last-note priors are mixed half and half with the onset shares, as a call cut from a tune (or
     played live) starts and ends less predictably than a whole song.
     """
-    q_tab, first_tab, last_tab = (np.array(x) for x in _TABLES[table.signature])
+    q_tab = np.array(_TABLES[table.signature][0])
+    first_tab = np.array(FIRST_COUNTS[table.signature]) + 1.0  # add-one, counted on the development tunes
+    last_tab = np.array(LAST_COUNTS[table.signature]) + 1.0
     q = np.maximum(q_tab, MIN_ONSET_P)
     if not metrical:  # no preference between positions; the grid still pays for its empty steps
         q = np.full_like(q, q.mean())
