@@ -124,6 +124,8 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], set
     ``settings``, or ``options`` naming its fields (``recipe="song"``, ``epochs=50``, ...): see
     :class:`~training.train_settings.TrainSettings`. In a multi-worker run only the chief writes ``out_dir``.
     """
+    if settings is not None and options:
+        raise TypeError(f"pass settings or options, not both (got {', '.join(sorted(options))})")
     settings = settings or TrainSettings(**options)
     cpu_devices = cpu_devices_from_env(settings.cpu_devices)
     if cpu_devices is not None:
