@@ -30,6 +30,7 @@ import argparse
 import json
 import math
 import sys
+import textwrap
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -108,24 +109,32 @@ def load_tunes(dev: bool = False) -> list[dict]:
 
 def fit_tables(tunes: list[dict]) -> str:
     """engine/rhythm_tables.py counted on ``tunes`` (the development set): per meter, the counts of the
-    inter-onset interval (16ths, capped at two bars) after an onset at each bar position."""
+    inter-onset interval (16ths, capped at two bars) after an onset at each bar position, by the interval
+    before it; where tunes' first and last onsets fall."""
     lines = ['"""Tables for engine/rhythm_score.py, written by ``benchmarks/bench_rhythm.py --fit`` from the',
              "development tunes of Essen " + ", ".join(DEV_ESSEN) + ' (the benchmark uses none of them)."""', "",
-             "# IOI_COUNTS[meter][p][d - 1]: onsets at bar position p (16ths from the downbeat) followed by the next",
-             "# onset d 16ths later (the last column: d >= its index + 1), whole tunes.", "IOI_COUNTS = {"]
+             "# IOI_COUNTS[meter][p][c][d - 1]: onsets at bar position p (16ths from the downbeat) followed by the",
+             "# next onset d 16ths later (the last column: d >= its index + 1), whole tunes; c: the interval before",
+             "# the onset (0: none, the tune's first; 1, 2, 3: that many 16ths; 4: four or more).", "IOI_COUNTS = {"]
     for sig, bar_ql in METERS.items():
         bar = int(bar_ql * STEPS_PER_QUARTER)
-        counts = np.zeros((bar, 2 * bar), dtype=int)
+        counts = np.zeros((bar, 5, 2 * bar), dtype=int)
         for tune in tunes:
             if tune["sig"] != sig:
                 continue
             steps = np.rint((np.array([n[0] for n in tune["notes"]]) - tune["pickup"]) * STEPS_PER_QUARTER).astype(int)
             steps = np.unique(steps)
-            for a, d in zip(steps[:-1], np.diff(steps), strict=True):
-                counts[a % bar, min(d, 2 * bar) - 1] += 1
+            iois = np.diff(steps)
+            before = np.concatenate([[0], np.minimum(iois[:-1], 4)])
+            for a, c, d in zip(steps[:-1], before, iois, strict=True):
+                counts[a % bar, c, min(d, 2 * bar) - 1] += 1
         lines.append(f'    "{sig}": (')
         for row in counts:
-            lines.append("        (" + ", ".join(str(x) for x in row) + "),")
+            lines.append("        (")
+            for r in row:
+                lines += textwrap.wrap("(" + ", ".join(str(x) for x in r) + "),", 116, initial_indent=" " * 12,
+                                       subsequent_indent=" " * 13)
+            lines.append("        ),")
         lines.append("    ),")
     lines.append("}")
     lines += ["", "# FIRST_COUNTS / LAST_COUNTS[meter][p]: tunes whose first / last onset falls on bar position p."]
@@ -315,6 +324,7 @@ def main(argv=None) -> int:
         variants |= {"-metrical": {"config": RhythmConfig(use_metrical=False)},
                      "-tempo prior": {"config": RhythmConfig(use_tempo_prior=False)},
                      "-ioi": {"config": RhythmConfig(use_ioi=False)},
+                     "-ioi context": {"config": RhythmConfig(use_ioi_context=False)},
                      "-phrase end": {"config": RhythmConfig(end_weight=0.0)},
                      "-bar count": {"config": RhythmConfig(bars_cost=0.0)},
                      "+session -continuity": {"session": True, "config": RhythmConfig(use_session=False)},

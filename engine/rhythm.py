@@ -103,14 +103,14 @@ class RhythmConfig:
     rhythm_bits_top: int = 6  # distinct best hypotheses re-scored by rhythm_bits
     meters: tuple[str, ...] = ("2/4", "3/4", "4/4", "6/8")
     meter_prior: dict = field(default_factory=lambda: dict(METER_PRIOR))
-    ioi_mode: str = "markov"  # "ratio": agogic accent added to the onset model; "markov": replaces its on/off part
-    ioi_weight: float = 1.0
+    ioi_weight: float = 1.0  # the IOI model (replaces the onset model's on/off part; use_ioi=False: back to it)
     ioi_floor: float = 0.02
     end_weight: float = 2.0  # the last note's release falls short of (at most at) the next bar line
     end_floor: float = 0.15
     bars_cost: float = 1.0  # nats for a phrase that is not 2, 4 or 8 bars long (pickup apart)
     use_metrical: bool = True
     use_ioi: bool = True
+    use_ioi_context: bool = True  # the IOI model also conditioned on the IOI before (else on the position only)
     velocity_accent: float = 8.0  # MIDI velocity a player adds on a downbeat (half on a mid-bar, a quarter on beats)
     use_velocity: bool = True
     use_tempo_prior: bool = True
@@ -210,9 +210,12 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
     periods = np.concatenate([periods, exact, exact])
     anchors += [np.zeros_like(exact), circular_anchors(t, exact)]
     fit = fit_grids(t, periods, np.concatenate(anchors), config.timing_sd_ms / 1000, config.max_drift)
+    fit = fit.take(fit.distinct())
     span = fit.k[:, -1]
     bpm = 60.0 / ((fit.b + fit.c * span) * STEPS_PER_QUARTER)  # mean tempo over the phrase
     in_range = (bpm >= config.min_bpm * 0.97) & (bpm <= config.max_bpm * 1.03)
+    if in_range.any():
+        fit, span, bpm, in_range = fit.take(in_range), span[in_range], bpm[in_range], in_range[in_range]
     # Where the phrase stops sounding (its last release), in steps of each grid from the first onset.
     last_on = fit.k[:, -1].astype(float)
     release = float(off[group == group[-1]].max()) - t0
@@ -224,10 +227,10 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
         table = METERS[sig]
         bar = table.bar_steps
         score = fit.timing[:, None] + metrical_scores(fit.k, table, config.use_metrical,
-                                                      onsets=not (config.use_ioi and config.ioi_mode == "markov"))
+                                                      onsets=not (config.use_ioi and config.use_metrical))
         if config.use_ioi and config.use_metrical:
-            logs = ioi_logs(sig, config.ioi_mode, config.ioi_floor)
-            score = score + config.ioi_weight * ioi_scores(fit.k, logs)
+            logs = ioi_logs(sig, config.ioi_floor)
+            score = score + config.ioi_weight * ioi_scores(fit.k, logs, config.use_ioi_context)
         if config.use_tempo_prior:
             if prior_bpm is not None:
                 score = score + tempo_prior(bpm, 4, prior_bpm, config.prior_bpm_sd)[:, None]

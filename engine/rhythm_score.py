@@ -9,9 +9,9 @@ For every tempo candidate the onsets are fitted to a grid ``t = a + b k + c k^2`
   probability that depends on its metrical level (downbeat > half bar > beat > eighth > sixteenth), so a grid
   that is too fine pays for its many empty steps and one that is too coarse pays for onsets on weak 16ths;
   the first note's position (pickup) and the last note's position (phrases end on strong beats) add priors;
-* IOI by position (agogic accent): in place of the on/off part of the onset model, a first-order model of
-  the interval to the next onset given the bar position of an onset (long notes on strong beats, 16ths off
-  them), counted on development tunes (engine/rhythm_tables.py);
+* IOI by position (agogic accent): in place of the on/off part of the onset model, a model of the interval
+  to the next onset given the bar position of an onset and the interval before it (long notes on strong
+  beats, 16ths off them, the figures a style uses), counted on development tunes (engine/rhythm_tables.py);
 * the phrase end: its last release falls a little before the next bar line, and a phrase spans 2, 4 or 8 bars;
 * velocity accents on strong positions, when the caller gives velocities that vary;
 * a log-normal tempo prior on the beat (quarter, dotted quarter in 6/8) and a prior over meters.
@@ -109,6 +109,15 @@ class GridFit:
     def time_of(self, rows: np.ndarray, steps: np.ndarray) -> np.ndarray:
         return self.a[rows] + self.b[rows] * steps + self.c[rows] * steps * steps
 
+    def take(self, rows: np.ndarray) -> GridFit:
+        """The fits of ``rows`` only."""
+        return GridFit(self.a[rows], self.b[rows], self.c[rows], self.k[rows], self.timing[rows], self.rms_ms[rows])
+
+    def distinct(self) -> np.ndarray:
+        """Sorted rows with distinct steps ``k`` (the first of each): a grid is fitted to its steps, so rows with
+        the same steps hold the same hypothesis."""
+        return np.sort(np.unique(self.k, axis=0, return_index=True)[1])
+
 
 def _linear(t: np.ndarray, k: np.ndarray, b0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     km = k.mean(axis=1, keepdims=True)
@@ -188,38 +197,48 @@ def tempo_prior(bpm: np.ndarray, beat_steps: int, center_bpm: float, sd: float) 
 
 
 @lru_cache(maxsize=64)
-def ioi_logs(signature: str, mode: str = "ratio", floor: float = 0.02, smooth: float = 20.0) -> np.ndarray:
-    """(bar_steps * 2 bar_steps, bar_steps) log table: row ``r * 2 bar_steps + d - 1`` holds, for each bar
-    position of the phrase's first onset, the score of an onset ``r`` steps after it (mod the bar) followed by
-    the next onset ``d`` steps later (``d`` capped at two bars).
+def ioi_logs(signature: str, floor: float = 0.02, smooth: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+    """Log tables of the interval (IOI) to the next onset, for each bar position of the phrase's first onset
+    (columns): ``first`` (bar * cap rows, ``cap`` two bars) log P(IOI | bar position) at row ``r * cap + d - 1``
+    for an onset ``r`` steps after the first (mod the bar) followed by the next ``d`` steps later;
+    ``second`` (bar * 4 * cap rows) log P(IOI | bar position, the IOI before: 1, 2, 3, 4+ steps) at row
+    ``(r * 4 + before - 1) * cap + d - 1``.
 
-    ``mode`` "markov": log P(IOI | bar position); "ratio": log P(IOI | position) - log P(IOI), the agogic
-    accent alone (long notes on strong positions), to add to the onset model. Counted on the development tunes
-    (engine/rhythm_tables.py); each position's row is smoothed towards the all-positions distribution and
-    mixed with a ``floor`` share of a uniform one.
+    Counted on the development tunes (engine/rhythm_tables.py); each row is smoothed towards the coarser
+    distribution (all positions; no IOI before) and mixed with a ``floor`` share of a uniform one.
     """
-    counts = np.asarray(IOI_COUNTS[signature], dtype=float)
-    bar, cap = counts.shape
-    marginal = (counts.sum(axis=0) + 0.5) / (counts.sum() + 0.5 * cap)
-    cond = (counts + smooth * marginal) / (counts.sum(axis=1, keepdims=True) + smooth)
-    logs = np.log((1 - floor) * cond + floor / cap)
-    if mode != "markov":
-        logs = logs - np.log((1 - floor) * marginal + floor / cap)
+    counts = np.asarray(IOI_COUNTS[signature], dtype=float)  # (bar, 5, cap)
+    bar, _, cap = counts.shape
+    c1 = counts.sum(axis=1)
+    marginal = (c1.sum(axis=0) + 0.5) / (c1.sum() + 0.5 * cap)
+    cond1 = (c1 + smooth * marginal) / (c1.sum(axis=1, keepdims=True) + smooth)
+    c2 = counts[:, 1:]
+    cond2 = (c2 + smooth * cond1[:, None, :]) / (c2.sum(axis=2, keepdims=True) + smooth)
     r = np.arange(bar)
     pos = (r[:, None] + r[None, :]) % bar  # pos[r, pos0]: bar position of an onset r steps after the first
-    return np.ascontiguousarray(logs[pos].transpose(0, 2, 1).reshape(bar * cap, bar))
+    first = np.log((1 - floor) * cond1 + floor / cap)[pos].transpose(0, 2, 1).reshape(bar * cap, bar)
+    second = np.log((1 - floor) * cond2 + floor / cap)[pos].transpose(0, 2, 3, 1).reshape(bar * 4 * cap, bar)
+    return np.ascontiguousarray(first), np.ascontiguousarray(second)
 
 
-def ioi_scores(k: np.ndarray, logs: np.ndarray) -> np.ndarray:
-    """(T, bar) score of the IOIs of onset steps ``k`` (T, n) under ``logs`` (see :func:`ioi_logs`), for each
-    bar position of the first onset."""
-    bar = logs.shape[1]
-    cap = logs.shape[0] // bar
+def ioi_scores(k: np.ndarray, logs: tuple[np.ndarray, np.ndarray], context: bool = True) -> np.ndarray:
+    """(T, bar) log P of the IOIs of onset steps ``k`` (T, n) under ``logs`` (see :func:`ioi_logs`: the first
+    IOI by its onset's position, the others also by the IOI before unless not ``context``), for each bar
+    position of the first onset."""
+    first, second = logs
+    bar = first.shape[1]
+    cap = first.shape[0] // bar
     t, n = k.shape
     if n < 2:
         return np.zeros((t, bar))
-    row = (k[:, :-1] % bar) * cap + np.clip(np.diff(k, axis=1), 1, cap) - 1
-    return logs[row].sum(axis=1)
+    d = np.clip(np.diff(k, axis=1), 1, cap)
+    if not context:
+        return first[(k[:, :-1] % bar) * cap + d - 1].sum(axis=1)
+    score = first[(k[:, 0] % bar) * cap + d[:, 0] - 1]
+    if n > 2:
+        row = ((k[:, 1:-1] % bar) * 4 + np.minimum(d[:, :-1], 4) - 1) * cap + d[:, 1:] - 1
+        score = score + second[row].sum(axis=1)
+    return score
 
 
 def phrase_end_scores(last_on: np.ndarray, kend: np.ndarray, bar: int, weight: float, floor: float,
