@@ -25,10 +25,10 @@ with ``phrase_end_beats`` 1.0 / 1.25 / 1.5 / 2.0 / 3.0. Figures per setting:
 - over bound: the most the answer started after the upper bound, the first session bar line after one silent
   bar (session bar: the daemon's heard tempo and meter; > 0 ms breaks the bound), and how many broke it.
 
-    .venv/bin/python benchmarks/bench_turns.py [--calls 150] [--seed 11] [--beats 1.0,1.25,1.5,2.0,3.0]
+    .venv/bin/python benchmarks/bench_turns.py [--calls 120] [--seed 11] [--beats 1.0,1.25,1.5,2.0,3.0]
 
-About 3-5 minutes for the default 150 calls (six settings, three runs per call each). The last line printed
-is one JSON object.
+About 5 minutes for the default 120 calls on a shared 2-core machine (six settings, three runs per call each).
+The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ def recommend(results: dict) -> tuple[float | None, str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--calls", type=int, default=150, help="calls (each played first, then with a second call)")
+    ap.add_argument("--calls", type=int, default=120, help="calls (each played first, then with a second call)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--beats", default=",".join(str(b) for b in BEATS), help="phrase_end_beats values to try")
     args = ap.parse_args(argv)
