@@ -11,17 +11,18 @@ messages are sent (``Session.compute_ahead``), so it never delays a step.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 from antiphon.daemon.phrase import MAX_CALL_STEPS, Call
-from antiphon.daemon.tempo import SessionTempo
-from antiphon.engine.events import Note
+from antiphon.daemon.tempo import SessionTempo, beat_steps
+from antiphon.engine.events import STEPS_PER_QUARTER, Note
 from antiphon.engine.meter import bar_positions
 from antiphon.engine.midifile import highest_voice
-from antiphon.engine.rhythm import Rhythm, RhythmConfig, estimate_rhythm
+from antiphon.engine.rhythm import Grid, Rhythm, RhythmConfig, estimate_rhythm
 
 log = logging.getLogger(__name__)
+
+MIN_SILENCE_S = 0.15  # no hearing before this much silence: shorter gaps are between a phrase's notes
 
 
 @dataclass
@@ -52,6 +53,7 @@ class PhraseHearing:
         self.played: list[Played] = []
         self._down: dict[int, Played] = {}
         self._heard: tuple[int, Rhythm | None] | None = None  # (version, rhythm)
+        self._session: Grid | None = None  # the session's grid when the phrase began
         self.forced = False
         self.active = False
         self.version += 1
@@ -66,6 +68,7 @@ class PhraseHearing:
         if started:
             self.reset()
             self.active = True
+            self._session = self.tempo.grid() if self.tempo.known else None
         if pitch in self._down:  # re-struck without a release
             self._down.pop(pitch).off_s = t
         note = Played(t, None, pitch, velocity)
@@ -97,50 +100,66 @@ class PhraseHearing:
         """The phrase has run ``max_steps`` grid steps: it ends (as in fixed mode)."""
         return self.active and now - self.played[0].on_s >= self.max_steps * self.tempo.clock.period_s
 
-    def hear(self) -> Rhythm | None:
-        """The phrase's rhythm once no key is down (cached until the phrase changes); the session grid takes it.
-
-        ``None`` while a key is down, or when no rhythm can be heard (logged; the grid stays as it was).
-        """
+    def silent_s(self, now: float) -> float:
+        """Seconds since the phrase's last release (0 while a key is down or before any phrase)."""
         if not self.active or self._down:
-            return None
+            return 0.0
+        return now - max(n.off_s for n in self.played)
+
+    def hear(self) -> Rhythm | None:
+        """The phrase's rhythm (cached until the phrase changes), heard against the grid the session had when
+        the phrase began; ``None`` when it cannot be heard (logged). The session grid is not touched here:
+        the session takes the rhythm's grid only once it commits to an answer (a pause inside a phrase must
+        not move the beat the rest of the phrase is heard against)."""
         if self._heard is not None and self._heard[0] == self.version:
             return self._heard[1]
-        session = self.tempo.grid() if self.tempo.known else None
         try:
             rhythm = estimate_rhythm([n.on_s for n in self.played], [n.off_s for n in self.played],
-                                     [n.pitch for n in self.played], prior_bpm=self.prior_bpm, session=session,
+                                     [n.pitch for n in self.played], prior_bpm=self.prior_bpm, session=self._session,
                                      config=self.config)
-        except ValueError as err:  # bad musical input is logged and dropped, never raised in the loop
-            log.warning("cannot hear this phrase's rhythm: %s", err)
-            rhythm = None
-        self._heard = (self.version, rhythm)
-        if rhythm is not None:
-            self.tempo.set_grid(rhythm.grid)
             log.debug("heard %.1f bpm %s, pickup %d, confidence %.2f, timing error %.1f ms%s", rhythm.grid.bpm,
                       rhythm.grid.signature, rhythm.pickup_steps, rhythm.confidence, rhythm.timing_error_ms,
                       " (session grid)" if rhythm.continued else "")
+        except ValueError as err:  # bad musical input is logged and dropped, never raised in the loop
+            log.debug("cannot hear this phrase's rhythm: %s", err)
+            rhythm = None
+        self._heard = (self.version, rhythm)
         return rhythm
 
-    def answer_step(self, now: float) -> int | None:
-        """Grid step (a bar line) where the answer starts, or ``None`` while the phrase goes on (a step after
-        ``now`` at the earliest: the session computes the answer when that step is the next one)."""
+    def grid(self) -> Grid:
+        """The phrase's grid: as heard, else the session's, else ``bpm`` from the phrase's first note."""
+        rhythm = self.hear()
+        if rhythm is not None:
+            return rhythm.grid
+        if self._session is not None:
+            return self._session
+        return Grid(self.prior_bpm, self.played[0].on_s, self.tempo.bar_steps, self.tempo.signature)
+
+    def answer_time(self, now: float) -> float | None:
+        """When the answer starts (s, a bar line of the phrase's grid), or ``None`` while the phrase goes on.
+
+        The first bar line after ``end_beats`` silent beats, no later than the first bar line after a silent
+        bar; with the phrase-end controller, the first bar line from ``now`` on. Nothing is heard before
+        ``MIN_SILENCE_S`` of silence (a gap between two notes of a phrase is not worth a hearing).
+        """
         if not self.active or (self._down and not self.forced):
             return None
-        if self.hear() is None and not self.forced:
+        if not self.forced and self.silent_s(now) < MIN_SILENCE_S:
             return None
-        clock = self.tempo.clock
-        earliest = clock.step_after(now)
+        grid = self.grid()
+        soonest = now + 1e-6  # a bar line exactly now has passed: its step is due already
         if self.forced:
-            return self.tempo.bar_line_from(earliest)
-        last_release = max(n.off_s for n in self.played)
-        silence_until = last_release + self.end_beats * self.tempo.beat_s()
-        return self.tempo.bar_line_from(max(earliest, math.ceil(clock.position(silence_until) - 1e-6)))
+            return grid.bar_line_after(soonest)
+        release = max(n.off_s for n in self.played)
+        beat_s = beat_steps(grid.signature, STEPS_PER_QUARTER) * grid.step_s
+        wait = min(release + self.end_beats * beat_s, release + grid.bar_s)
+        return grid.bar_line_after(max(wait, soonest))
 
     def call(self) -> Call:
-        """The heard phrase as a call for the model: notes from its first note, with its meter.
+        """The heard phrase as a call for the model: notes from its first note, with its meter; ``anchor_step``
+        is the first note's step on the session clock (which has taken the phrase's grid by now).
 
-        Without a rhythm (the phrase could not be heard) the notes are quantised on the running grid.
+        Without a rhythm (the phrase could not be heard) the notes are quantised on the phrase's grid.
         """
         rhythm = self.hear()
         clock = self.tempo.clock
@@ -148,13 +167,14 @@ class PhraseHearing:
         if rhythm is not None:
             first = rhythm.notes[0].start_step
             notes = tuple(Note(n.pitch, n.start_step - first, n.length_steps) for n in rhythm.notes)
-            anchor = -rhythm.pickup_steps  # the first downbeat is the clock's step 0
+            anchor = round(clock.position(self.played[0].on_s))
             position = int(bar_positions(rhythm.meter, first + 1)[first])
             bar = rhythm.grid.bar_steps
         else:
             anchor = round(clock.position(self.played[0].on_s))
+            end = clock.now()
             notes = tuple(Note(n.pitch, max(0, round(clock.position(n.on_s)) - anchor),
-                               max(1, round(clock.position(n.off_s if n.off_s is not None else clock.now())
+                               max(1, round(clock.position(n.off_s if n.off_s is not None else end)
                                             - clock.position(n.on_s))))
                           for n in self.played)
             position = anchor % bar

@@ -115,9 +115,11 @@ def run_loop(session: Session, clock: StepClock, source: InputSource, stop: Call
             if on_step is not None:
                 on_step(step, lateness)
             step += 1
-            if clock.epoch != epoch:  # a heard call moved the grid: find the next step on the new one
-                epoch = clock.epoch
+            if clock.epoch != epoch:  # a heard call moved the grid: the next step on the new one, never a step
+                epoch = clock.epoch  # within half a period of the one just played (it would play twice)
                 step = clock.step_after(clock.now())
+                while clock.deadline(step) < deadline + clock.period_s / 2:
+                    step += 1
                 pulse_step, pulse = _next_pulse(clock, step, pulses_per_step)
         if on_pulse is not None and clock.now() >= pulse_due:
             on_pulse()

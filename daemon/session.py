@@ -40,6 +40,7 @@ CC_ON = 64  # a controller value at or above this presses a switch-like control
 TEMPERATURE_RANGE = (0.1, 2.0)  # temperature controller 0..127 maps linearly onto this
 TEMPO_CC_RANGE_BPM = (40.0, 240.0)  # tempo controller 0..127 maps linearly onto this
 CC_MAX = 127
+COMMIT_STEPS = 2.5  # follow mode: the grid is taken and the answer computed this many steps before it starts
 
 Recorder = Callable[[int, float, mido.Message], None]  # (track, time_s, message)
 
@@ -196,15 +197,22 @@ class Session:
         if self.response is not None:
             self.response.compute_ahead()
         elif self.hearing is not None:
-            self._answer = None
-            now = self.clock.now()
-            answer = self.hearing.answer_step(now)
-            if answer is not None:
-                self._answer = (self.hearing.version, answer)
-                if answer == self.clock.step_after(now):
-                    self._prepare(answer)
+            self._plan_answer()
         elif self.listener.is_ended(step + 1):
             self._prepare(step + 1)
+
+    def _plan_answer(self) -> None:
+        """Follow mode: once the answer's bar line is near, take the phrase's grid and compute the answer."""
+        self._answer = None
+        now = self.clock.now()
+        start_s = self.hearing.answer_time(now)
+        if start_s is None or start_s - now > COMMIT_STEPS * self.clock.period_s:
+            return
+        self.tempo.set_grid(self.hearing.grid())  # the clock's step 0 is now a bar line of the phrase's grid
+        answer = round(self.clock.position(start_s))
+        self._answer = (self.hearing.version, answer)
+        if answer == self.clock.step_after(now):
+            self._prepare(answer)
 
     def _response_length(self, call: Call) -> int:
         if self.hearing is not None:  # whole bars of the session's meter, as many as the call's (from its downbeat)

@@ -58,12 +58,21 @@ class SessionTempo:
         return Grid(self.clock.bpm, self.clock.t0, self.bar_steps, self.signature)
 
     def set_grid(self, grid: Grid) -> None:
-        """Take a grid heard in a call (or set by a count-in): tempo, bar lines and meter."""
+        """Take a grid heard in a call (or set by a count-in): tempo, bar lines and meter (no-op if the same)."""
+        if self.known and grid.signature == self.signature and self._same(grid):
+            return
         if grid.signature != self.signature:
             self._set_signature(grid.signature)
         self.clock.set_grid(grid.bpm, grid.origin_s)
         self.known = True
         self._note(grid.origin_s)
+
+    def _same(self, grid: Grid) -> bool:
+        """The running grid already has this tempo and these bar lines (to a microsecond)."""
+        if abs(grid.bpm / self.clock.bpm - 1) > 1e-9:
+            return False
+        bars = (grid.origin_s - self.clock.t0) / (self.bar_steps * self.clock.period_s)
+        return abs(bars - round(bars)) * self.bar_steps * self.clock.period_s < 1e-6
 
     def start(self, t: float, bpm: float | None = None) -> None:
         """A downbeat at ``t`` (s) at ``bpm`` (default: the clock's), in the current meter."""

@@ -54,3 +54,26 @@ def phrase_events(pitches, start_s: float = 0.0, note_s: float = 0.5, gate: floa
 
 # Two bars at 120 bpm in E-flat major: eight quarter notes.
 EB_MAJOR_CALL = [63, 65, 67, 68, 70, 72, 74, 75]
+
+
+def performed(notes, bpm: float, start_s: float = 0.0, gate: float = 0.85, spread_s: float = 0.0, seed: int = 0,
+              velocity: int = 90) -> list[tuple[float, mido.Message]]:
+    """A performance of ``notes`` [(start in quarter notes, length in quarters, pitch)] at ``bpm``, each onset
+    moved by a seeded normal spread (s), each note held for ``gate`` of its written length."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    beat_s = 60.0 / bpm
+    events = []
+    for start, length, pitch in notes:
+        on = start_s + start * beat_s + (rng.normal(0.0, spread_s) if spread_s else 0.0)
+        events.append((on, mido.Message("note_on", note=pitch, velocity=velocity)))
+        events.append((on + length * gate * beat_s, mido.Message("note_off", note=pitch, velocity=0)))
+    return sorted(events, key=lambda e: e[0])
+
+
+# A 4/4 phrase in C major with a one-eighth pickup (quarter-note units): pickup at -0.5, bar 1 at 0.
+PICKUP_44 = [(-0.5, 0.5, 67), (0, 1, 72), (1, 0.5, 74), (1.5, 0.5, 76), (2, 1, 77), (3, 1, 76),
+             (4, 0.5, 74), (4.5, 0.5, 72), (5, 1, 71), (6, 2, 72)]
+# A 3/4 phrase (two bars): dotted half on the downbeat of bar 2 (quarter-note units).
+WALTZ_34 = [(0, 1, 64), (1, 1, 67), (2, 1, 67), (3, 3, 65), (6, 1, 62), (7, 1, 65), (8, 1, 65), (9, 3, 64)]
