@@ -32,6 +32,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -67,6 +68,37 @@ def pin_worktree() -> tuple[Path, str]:
     if not where.startswith(str(path)):
         raise RuntimeError(f"the pinned worktree {path} imports antiphon.daemon from {where}")
     return path, sha
+
+
+class Watchdog:
+    """No exchange for ``limit_s``: the JACK graph has stalled (a client blocked in rtmidi's send cannot be
+    interrupted); print what jackd and serve said, stop serve with SIGTERM, print a JSON line and exit 3."""
+
+    def __init__(self, limit_s: float, jack: JackServer, get_daemon, summary: dict):
+        self.limit_s, self.jack, self.get_daemon, self.summary = limit_s, jack, get_daemon, summary
+        self.timer = None
+        self.kick()
+
+    def kick(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = threading.Timer(self.limit_s, self._fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+
+    def _fire(self) -> None:
+        daemon = self.get_daemon()
+        print(f"STALLED: no exchange for {self.limit_s:.0f} s; jackd said:\n{self.jack.output()[-1500:]}", flush=True)
+        code = None
+        if daemon is not None:
+            print("serve said:\n" + daemon.output()[-1500:], flush=True)
+            code = daemon.terminate()
+        self.jack.stop()
+        print(json.dumps({"bench": "soak", "stalled": True, "sigterm_exit": code, **self.summary}), flush=True)
+        os._exit(3)
 
 
 def proc_stats(pid: int) -> dict:
@@ -215,6 +247,7 @@ def main() -> None:
     parser.add_argument("--period", type=int, default=128, help="JACK period in frames at 48 kHz")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--wait-every", type=int, default=5, help="one exchange in N waits for the whole answer")
+    parser.add_argument("--stall-s", type=float, default=120.0, help="give up when no exchange ends this long")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra argument for serve (repeatable)")
     args = parser.parse_args()
     started = time.monotonic()
@@ -226,6 +259,8 @@ def main() -> None:
     serve_args = ["--random-seed", "1", "--log-level", "INFO", *args.serve_arg]
     stats, result = [], {}
     daemon = client = None
+    summary: dict = {"calls": 0, "answered": 0}
+    watchdog = Watchdog(args.stall_s, jack, lambda: daemon, summary)
     try:
         daemon = Daemon(serve_args, jack.env, tmp, command=[sys.executable, "-m", "antiphon"], cwd=worktree)
         client = Client()
@@ -234,11 +269,14 @@ def main() -> None:
         nxt = time.monotonic() + 0.5
         for i in range(args.exchanges):
             nxt = player.play(nxt, i)["next"]
+            summary |= {"calls": i + 1, "answered": sum(r["answered"] for r in player.records)}
+            watchdog.kick()
             if (i + 1) % 100 == 0 or i + 1 == args.exchanges:
                 stats.append({"exchange": i + 1, **proc_stats(daemon.proc.pid)})
                 done = sum(r["answered"] for r in player.records)
                 print(f"  {i + 1} calls, {done} answered, {time.monotonic() - started:.0f} s, "
                       f"rss {stats[-1]['rss_mb']} MB", file=sys.stderr, flush=True)
+        watchdog.cancel()
         # Stop mid-answer: the last answer is still sounding when SIGTERM comes.
         time.sleep(max(0.0, nxt - time.monotonic()))
         code = daemon.terminate()
