@@ -1,4 +1,4 @@
-"""The player's commands: ``generate``, ``serve``, ``respond``, ``ports`` and ``panic``.
+"""The player's commands: ``generate``, ``serve``, ``respond``, ``render``, ``ports`` and ``panic``.
 
 They need numpy, mido, python-rtmidi and typer only (the light install); nothing here imports ``training``.
 """
@@ -11,7 +11,8 @@ import typer
 def register(app: typer.Typer) -> None:
     """Add the player's commands to ``app``."""
     from antiphon.daemon.cli_generate import generate
+    from antiphon.daemon.cli_render import render
     from antiphon.daemon.cli_serve import panic, ports, respond, serve
 
-    for command in (generate, serve, respond, ports, panic):
+    for command in (generate, serve, respond, render, ports, panic):
         app.command()(command)

@@ -54,6 +54,10 @@ def generate(
     meter: Annotated[str, typer.Option(help="Time signature of the seed (bar positions for the model), or "
                                             "'none'.")] = "4/4",
     pickup: Annotated[int, typer.Option(help="Steps of pickup before the seed's first downbeat.")] = 0,
+    wav: Annotated[Optional[Path], typer.Option(help="Also render the melody to this WAV (built-in synth).")] = None,
+    soundfont: Annotated[Optional[str], typer.Option(help="SoundFont (.sf2) for --wav (default: Debian's GM).")]
+        = None,
+    program: Annotated[int, typer.Option(help="General MIDI program 0-127 for --wav (73 flute).")] = 73,
 ) -> None:
     """Continue a seed melody with the model and write it as MIDI (and optionally MusicXML)."""
     import numpy as np
@@ -109,3 +113,9 @@ def generate(
         write_musicxml(notes, musicxml, bpm=bpm, steps_per_quarter=lstm.steps_per_quarter, beats=beats,
                        beat_type=beat_type, pickup_steps=pickup if segments else 0)
         typer.echo(f"MusicXML -> {musicxml}")
+    if wav is not None:
+        from antiphon.daemon.synth import check_program, midi_file_events, render_to_wav
+
+        with user_errors():
+            render_to_wav(midi_file_events(out, {}), wav, soundfont, {0: check_program("program", program)})
+        typer.echo(f"audio -> {wav}")

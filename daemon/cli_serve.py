@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from antiphon.cli_support import fail, setup_logging, user_errors
+from antiphon.daemon.cli_render import CALL_PROGRAM_HELP, PROGRAM_HELP, SOUNDFONT_HELP
 
 # -- daemon -------------------------------------------------------------------------------------------------
 
@@ -74,6 +75,12 @@ def serve(
     random_seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler's random generator.")] = None,
     realtime_priority: Annotated[Optional[int], typer.Option(
         help="SCHED_FIFO priority 1-99 for the live loop where permitted (tighter timing on a busy machine).")] = None,
+    synth: Annotated[Optional[bool], typer.Option(
+        "--synth/--no-synth", help="Play through the built-in General MIDI synth (FluidSynth; on JACK its audio "
+                                   "ports antiphon:synth L/R, every note on its frame). --output becomes optional.")]
+        = None,
+    soundfont: Annotated[Optional[str], typer.Option(help=SOUNDFONT_HELP)] = None,
+    program: Annotated[Optional[int], typer.Option(help=PROGRAM_HELP + " With --synth.")] = None,
 ) -> None:
     """Listen on a MIDI input; answer each phrase with a continuation on the output, on the beat."""
     import time
@@ -87,7 +94,8 @@ def serve(
                         phrase_end_cc=phrase_end_cc, response_bars=response_bars, temperature=temperature, top_p=top_p,
                         onset_top_p=onset_top_p, temperature_cc=temperature_cc, tempo_cc=tempo_cc, panic_cc=panic_cc,
                         passthrough=passthrough, clock=clock, send_clock=send_clock, record=record, log_level=log_level,
-                        mode=mode, random_seed=random_seed, realtime_priority=realtime_priority)
+                        mode=mode, random_seed=random_seed, realtime_priority=realtime_priority, synth=synth,
+                        soundfont=soundfont, program=program)
     setup_logging(cfg.log_level)
     from antiphon.daemon.live import serve as run_serve
 
@@ -116,13 +124,19 @@ def respond(
     random_seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler's random generator.")] = None,
     with_call: Annotated[bool, typer.Option("--with-call", help="Write the call and the response as tracks.")] = False,
     log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
+    wav: Annotated[Optional[Path], typer.Option(help="Also render the file written to this WAV (built-in synth).")]
+        = None,
+    soundfont: Annotated[Optional[str], typer.Option(help=SOUNDFONT_HELP)] = None,
+    program: Annotated[Optional[int], typer.Option(help=PROGRAM_HELP)] = None,
+    call_program: Annotated[Optional[int], typer.Option(help=CALL_PROGRAM_HELP)] = None,
 ) -> None:
     """Answer the phrases of a MIDI file offline: the live session logic on a simulated clock, no ports."""
     cfg = _serve_config(config, model=model, bpm=bpm, tempo=tempo, phrase_end_beats=phrase_end_beats,
                         phrase_end_steps=phrase_end_steps,
                         response_bars=response_bars, temperature=temperature, top_p=top_p, onset_top_p=onset_top_p,
                         mode=mode,
-                        random_seed=random_seed, log_level=log_level)
+                        random_seed=random_seed, log_level=log_level, soundfont=soundfont, program=program,
+                        call_program=call_program)
     setup_logging(cfg.log_level)
     from antiphon.daemon.live import resolve_model
     from antiphon.daemon.offline import respond_file
@@ -136,6 +150,12 @@ def respond(
                    f"response {ex['response_steps']} steps, {ex['response_notes']} notes"
                    f"{', on the bar line' if ex['on_bar_line'] else ''}")
     typer.echo(f"{len(result.exchanges)} response(s) -> {out}")
+    if wav is not None:
+        from antiphon.daemon.synth import render_midi_file
+
+        with user_errors():
+            render_midi_file(out, wav, cfg.soundfont, cfg.program, cfg.call_program)
+        typer.echo(f"audio -> {wav}")
 
 
 def ports(

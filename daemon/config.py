@@ -62,6 +62,10 @@ class ServeConfig:
     mode: str = "stateful"
     random_seed: int | None = None
     realtime_priority: int | None = None  # SCHED_FIFO priority 1..99 for the live loop, where permitted
+    synth: bool = False  # serve: play through the built-in FluidSynth (JACK: antiphon:synth L/R, frame-accurate)
+    soundfont: str | None = None  # None: /usr/share/sounds/sf2/default-GM.sf2
+    program: int = 73  # the answer's General MIDI program (73 flute)
+    call_program: int = 0  # the call's program in rendered files (0 acoustic grand piano)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -93,6 +97,9 @@ class ServeConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= CC_MAX:
                 raise ValueError(f"{name} must be a controller number 0..127, got {value!r}")
+        for name in ("program", "call_program"):
+            if not 0 <= getattr(self, name) <= CC_MAX:
+                raise ValueError(f"{name} must be a General MIDI program 0..127, got {getattr(self, name)!r}")
         if self.realtime_priority is not None and not 1 <= self.realtime_priority <= 99:
             raise ValueError(f"realtime_priority must be 1..99, got {self.realtime_priority!r}")
         _check_choice("backend", self.backend, BACKENDS, optional=True)

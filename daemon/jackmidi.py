@@ -96,6 +96,7 @@ class JackMidi:
         self.late = self.lost = self.xruns = self.cycle_gaps = self.cancelled = 0
         self.stamp: float | None = None  # while set, ``send`` schedules at this deadline (see ``StampedSession``)
         self.on_input: Callable[[float, mido.Message], None] | None = None
+        self.audio = None  # a ``daemon.synth.BlockRenderer`` once the built-in synth is attached
         self.users = 0
         self._next_cycle: int | None = None
         self._lock = threading.Lock()  # producers only (loop, port watcher); the callback never takes it
@@ -131,6 +132,9 @@ class JackMidi:
         self._next_cycle = (start + frames) & 0xFFFFFFFF
         ring = self.ring
         index, end, last = ring.read, ring.write, 0
+        audio = self.audio
+        if audio is not None:
+            audio.begin(frames)
         while index != end:
             slot = index & ring.mask
             if not ring.cancelled[slot]:
@@ -149,9 +153,14 @@ class JackMidi:
                     out.write_midi_event(offset, ring.data[slot])
                 except Exception:  # noqa: BLE001 - the port buffer is full: count it, never stop the callback
                     self.lost += 1
+                if audio is not None:  # the synth renders up to the event's frame, then hears it
+                    audio.render_to(offset)
+                    audio.apply(ring.data[slot])
                 last = offset
             index += 1
         ring.read = index
+        if audio is not None:
+            audio.finish(frames)
         got = False
         for offset, data in self.in_port.incoming_midi_events():
             if self.in_write - self.in_read > self.ring.mask:
@@ -251,6 +260,8 @@ class JackMidi:
         log.info("JACK MIDI: %s", self.summary())
         self.client.deactivate()
         self.client.close()
+        if self.audio is not None:
+            self.audio.close()
         os.close(self._wake_w)
         self._reader.join(1.0)
         os.close(self._wake_r)

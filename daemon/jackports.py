@@ -172,15 +172,35 @@ def pulse_deadline(clock, pulses_per_step: int = 6) -> float:
 
 def open_live_ports(config, backend: str, inputs) -> tuple:
     """(output, input, JACK client or ``None``) for ``serve``: the frame-accurate path on JACK, rtmidi on ALSA."""
+    synth = getattr(config, "synth", False)
+    programs = {config.output_channel - 1: config.program} if synth else {}
     if backend != "jack" or os.environ.get(RTMIDI_ENV):
         from antiphon.daemon.ports import open_input, open_output
 
         if backend == "alsa" and not os.path.exists(ALSA_SEQ_DEVICE):
             raise ValueError(f"no ALSA sequencer ({ALSA_SEQ_DEVICE}): load it (`modprobe snd-seq`) or use "
                              "--backend jack")
-        return open_output(config.output, config.virtual), open_input(config.input, config.virtual, inputs), None
-    output = open_jack_output(config.output, config.virtual)
+        if synth:  # FluidSynth's own audio driver, each message played when sent (no frame clock here)
+            from antiphon.daemon.synth import FluidSynth, SynthOutput, default_audio_driver
+
+            port = open_output(config.output, config.virtual) if config.output or config.virtual else None
+            output = SynthOutput(FluidSynth(config.soundfont, programs=programs, audio_driver=default_audio_driver()),
+                                 port)
+        else:
+            output = open_output(config.output, config.virtual)
+        return output, open_input(config.input, config.virtual, inputs), None
+    if synth:
+        from antiphon.daemon.synth import check_soundfont, load_fluidsynth
+
+        load_fluidsynth()  # a missing library or SoundFont fails before any port opens
+        check_soundfont(config.soundfont)
+    # With the synth and no --output, the MIDI output stays unconnected (the synth plays what it carries).
+    output = open_jack_output(config.output, config.virtual or (synth and config.output is None))
     try:
+        if synth:
+            from antiphon.daemon.synth import attach_jack_synth
+
+            attach_jack_synth(output.engine, config.soundfont, programs)
         return output, open_jack_input(config.input, config.virtual, inputs), output.engine
     except BaseException:
         output.close()
