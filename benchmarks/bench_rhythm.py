@@ -327,6 +327,7 @@ def main(argv=None) -> int:
                      "-ioi context": {"config": RhythmConfig(use_ioi_context=False)},
                      "-phrase end": {"config": RhythmConfig(end_weight=0.0)},
                      "-bar count": {"config": RhythmConfig(bars_cost=0.0)},
+                     "-4/4 over 2/4": {"config": RhythmConfig(prefer_common_nats=0.0)},
                      "+session -continuity": {"session": True, "config": RhythmConfig(use_session=False)},
                      "+bits": {"bits": bits},
                      "+velocity": {"velocity": True},

@@ -105,6 +105,9 @@ class RhythmConfig:
     meter_prior: dict = field(default_factory=lambda: dict(METER_PRIOR))
     ioi_weight: float = 1.0  # the IOI model (replaces the onset model's on/off part; use_ioi=False: back to it)
     ioi_floor: float = 0.02
+    ioi_smooth: float = 20.0  # pseudo-counts pulling each IOI distribution towards the coarser one
+    last_weight: float = 1.0  # the prior on the last onset's bar position (where tunes end)
+    prefer_common_nats: float = 2.0  # a 2/4 reading yields to 4/4 with the same bar lines unless this much better
     end_weight: float = 2.0  # the last note's release falls short of (at most at) the next bar line
     end_floor: float = 0.15
     bars_cost: float = 1.0  # nats for a phrase that is not 2, 4 or 8 bars long (pickup apart)
@@ -227,9 +230,10 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
         table = METERS[sig]
         bar = table.bar_steps
         score = fit.timing[:, None] + metrical_scores(fit.k, table, config.use_metrical,
-                                                      onsets=not (config.use_ioi and config.use_metrical))
+                                                      onsets=not (config.use_ioi and config.use_metrical),
+                                                      last_weight=config.last_weight)
         if config.use_ioi and config.use_metrical:
-            logs = ioi_logs(sig, config.ioi_floor)
+            logs = ioi_logs(sig, config.ioi_floor, config.ioi_smooth)
             score = score + config.ioi_weight * ioi_scores(fit.k, logs, config.use_ioi_context)
         if config.use_tempo_prior:
             if prior_bpm is not None:
@@ -298,6 +302,18 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
             score[i] -= config.rhythm_bits_weight * math.log(2) * float(rhythm_bits(*build(i)))
         best = max(chosen, key=lambda i: score[i])
     others = ~same(best, np.arange(len(score)))
+    if config.prefer_common_nats > 0 and config.meters[meter_id[best]] == "2/4" and "4/4" in config.meters:
+        # The same reading in 4/4 (same tempo and first downbeat, every other bar line) unless 2/4 is clearly
+        # better: most players think in 4/4; the tables' 2/4 is mostly Chinese folk song.
+        alike = ((meter_id == config.meters.index("4/4")) & (np.abs(np.log(hyp_bpm / hyp_bpm[best])) < 0.04)
+                 & (np.abs(down_t - down_t[best]) < 0.5 * 60.0 / (hyp_bpm[best] * STEPS_PER_QUARTER)))
+        if alike.any():
+            j = int(np.flatnonzero(alike)[np.argmax(score[alike])])
+            if score[best] - score[j] < config.prefer_common_nats:
+                score = score.copy()
+                score[j] = score[best]
+                best = j
+                others &= ~same(best, np.arange(len(score)))
     runner_up = score[others].max() if others.any() else -np.inf
     margin = score[best] - runner_up
     confidence = 1.0 if not np.isfinite(margin) else float(np.tanh(max(margin, 0.0) / 2))

@@ -172,7 +172,8 @@ def fit_grids(t: np.ndarray, periods: np.ndarray, anchors: np.ndarray, sd_s: flo
     return GridFit(a, b, c, k.astype(np.int64), logl, rms)
 
 
-def metrical_scores(k: np.ndarray, table: MeterTable, metrical: bool = True, onsets: bool = True) -> np.ndarray:
+def metrical_scores(k: np.ndarray, table: MeterTable, metrical: bool = True, onsets: bool = True,
+                    last_weight: float = 1.0) -> np.ndarray:
     """(T, bar_steps) log score of each bar position of the first onset, for onset steps ``k`` (T, n); without
     ``onsets`` only the first and last notes' position priors."""
     bar = table.bar_steps
@@ -187,7 +188,7 @@ def metrical_scores(k: np.ndarray, table: MeterTable, metrical: bool = True, ons
     score = on @ logq[idx].T + off @ log1q[idx].T if onsets else np.zeros((k.shape[0], bar))
     score = score + logf[None, :]
     last_pos = (k[:, -1:] + r[None, :]) % bar
-    return score + logl[last_pos]
+    return score + last_weight * logl[last_pos]
 
 
 def tempo_prior(bpm: np.ndarray, beat_steps: int, center_bpm: float, sd: float) -> np.ndarray:

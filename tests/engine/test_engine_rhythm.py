@@ -187,3 +187,14 @@ def test_velocity_accents_mark_the_downbeat():
     assert flat.grid == estimate_rhythm(on, off, pitches).grid  # flat velocities change nothing
     with pytest.raises(ValueError):
         estimate_rhythm(on, off, pitches, velocities=[70] * 23)
+
+
+def test_two_four_yields_to_four_four_with_the_same_bar_lines_unless_clearly_better():
+    # e | q e e q q | e e q h |: the tables (mostly Chinese 2/4 folk song) lean to 2/4, a player means 4/4.
+    call = [(0, 2), (2, 4), (6, 2), (8, 2), (10, 4), (14, 4), (18, 2), (20, 2), (22, 4), (26, 8)]
+    on, off, pitches = play(call, 90, held=0.85)
+    r = estimate_rhythm(on, off, pitches)
+    assert (r.grid.signature, r.pickup_steps) == ("4/4", 2) and r.grid.origin_s == pytest.approx(on[1], abs=0.005)
+    plain = estimate_rhythm(on, off, pitches, config=RhythmConfig(prefer_common_nats=0))
+    assert plain.grid.signature == "2/4" and plain.grid.origin_s == pytest.approx(r.grid.origin_s)
+    assert onsets(r) == [14 + s for s, _ in call]
