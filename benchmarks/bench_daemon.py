@@ -110,8 +110,9 @@ def main() -> None:
     tree = pinned_worktree(args.commit, tmp)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True,
                             check=True).stdout.strip()
-    serve_args = ["--phrase-end-steps", str(PHRASE_END_STEPS), "--response-bars", str(args.response_bars),
-                  "--random-seed", "1", "--log-level", "INFO"] + (["--model", args.model] if args.model else [])
+    serve_args = ["--tempo", "fixed", "--phrase-end-steps", str(PHRASE_END_STEPS),
+                  "--response-bars", str(args.response_bars), "--random-seed", "1", "--log-level", "INFO"]
+    serve_args += ["--model", args.model] if args.model else []
     results: dict = {}
     try:
         for period in periods:

@@ -18,7 +18,6 @@ from antiphon.engine.rhythm import Grid
 log = logging.getLogger(__name__)
 
 TempoChange = tuple[float, float, str]  # (time of a downbeat in s, bpm, signature)
-SAME_TEMPO = 0.002  # relative: a smaller change is the same tempo (no new tempo-map entry)
 
 
 def beat_steps(signature: str, steps_per_quarter: int) -> int:
@@ -86,9 +85,7 @@ class SessionTempo:
         self._note(at)
 
     def _note(self, t: float) -> None:
-        last = self.changes[-1] if self.changes else None
-        if last is not None and last[2] == self.signature and abs(last[1] / self.bpm - 1) < SAME_TEMPO:
-            return
+        """Tell the tempo map: every real change (tempo, meter, or bar lines moved) is an entry."""
         self.changes.append((t, self.bpm, self.signature))
         log.info("tempo %.1f bpm, %s", self.bpm, self.signature)
         if self.on_change is not None:

@@ -180,7 +180,7 @@ def _late_count(output: str) -> int:
 
 
 def test_daemon_answers_on_exact_grid_frames_and_a_barge_in_before_a_step_cancels_it(daemon):
-    serve, keys, synth = daemon("--phrase-end-steps", "8")
+    serve, keys, synth = daemon("--tempo", "fixed", "--phrase-end-steps", "8")
     start = keys.frame_now() + 48000 // 5
     start += 101 - start % keys.period  # off the period grid
     keys.play(phrase_events([63, 67, 70, 72]), start)  # one bar; the response starts 8 steps after it
@@ -205,7 +205,7 @@ def test_daemon_answers_on_exact_grid_frames_and_a_barge_in_before_a_step_cancel
 
 
 def test_sigterm_with_notes_scheduled_leaves_nothing_sounding(daemon):
-    serve, keys, probe = daemon("--phrase-end-steps", "4", "--response-bars", "4")
+    serve, keys, probe = daemon("--tempo", "fixed", "--phrase-end-steps", "4", "--response-bars", "4")
     start = keys.frame_now() + 48000 // 5
     keys.play(phrase_events([63, 65, 67, 70], note_s=0.25), start)
     deadline = time.monotonic() + 5

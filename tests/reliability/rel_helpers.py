@@ -97,7 +97,8 @@ class Synth:
 
 def start_daemon(jack: JackServer, model: Path, tmp: Path, *args: str, extra_env: dict | None = None) -> Daemon:
     """``antiphon serve`` connected by name to the keyboard and synth (the harness's ``--virtual`` turned off)."""
-    return Daemon(["--no-virtual", "--input", KEYBOARD, "--output", SYNTH, "--model", str(model),
+    # The fixed grid: these tests time their phrases by --phrase-end-steps (tempo following is tested elsewhere).
+    return Daemon(["--no-virtual", "--input", KEYBOARD, "--output", SYNTH, "--model", str(model), "--tempo", "fixed",
                    "--random-seed", "3", "--log-level", "INFO", *args], jack.env, tmp, extra_env=extra_env)
 
 
