@@ -275,3 +275,31 @@ def test_serve_synth_sounds_its_answers_and_is_silent_after_barge_in_panic_and_s
     for at in sound_offs:
         quiet_until = min([a for a, _ in answers if a > at] + [len(audio)])
         assert not audio[at + HALF_BLOCK: quiet_until - HALF_BLOCK].any(), at
+
+
+@needs_synth
+def test_the_alsa_path_output_plays_each_message_into_the_synth_at_once():
+    """``SynthOutput`` (serve --synth without JACK) hands every message to the synth; close silences it."""
+    synth = FluidSynth(rate=RATE, programs={0: synth_module.DEFAULT_PROGRAM})
+    sent = []
+
+    class Port:
+        name = "a synth"
+
+        def send(self, msg):
+            sent.append(msg)
+
+        def close(self):
+            sent.append("closed")
+
+    output = synth_module.SynthOutput(synth, Port())
+    buffer = np.zeros((4096, 2), dtype=np.float32)
+    pointer = buffer.ctypes.data_as(synth_module.c_void_p)
+    output.send(mido.Message("note_on", note=69, velocity=100))
+    synth.write(4096, pointer, 0, pointer, 1, step=2)
+    assert pitch_of(buffer[1024:, 0], RATE) == 69
+    output.send(mido.Message("control_change", control=120, value=0))
+    synth.write(4096, pointer, 0, pointer, 1, step=2)
+    assert not buffer.any()
+    output.close()
+    assert [getattr(m, "type", m) for m in sent] == ["note_on", "control_change", "closed"]
