@@ -303,3 +303,11 @@ def test_the_alsa_path_output_plays_each_message_into_the_synth_at_once():
     assert not buffer.any()
     output.close()
     assert [getattr(m, "type", m) for m in sent] == ["note_on", "control_change", "closed"]
+
+
+def test_serve_synth_with_a_missing_soundfont_fails_in_one_line_before_opening_ports(daemon_artifact, tmp_path):
+    result = CliRunner().invoke(build_app(), ["serve", "--model", str(daemon_artifact), "--backend", "jack",
+                                              "--virtual", "--synth", "--soundfont", str(tmp_path / "none.sf2")])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "timgm6mb-soundfont" in errors[0]
