@@ -1,0 +1,89 @@
+"""``antiphon serve`` playing freely over real JACK MIDI ports: a client plays the opening of a real tune at
+90 bpm with a human timing spread, and the answer comes at 90 bpm, on the call's bar line; the metronome clicks
+on channel 10 at the session tempo."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+from daemon_helpers import performed
+from harness import Client, Daemon, JackServer, unmatched_note_ons
+
+from antiphon.engine.midifile import DRUM_CHANNEL
+
+pytestmark = pytest.mark.jack
+
+# "Muss i denn" (Silcher, 1827), its first two bars in C: two eighths of pickup, in quarter notes from bar 1.
+MUSS_I_DENN = [(-1, 0.5, 60), (-0.5, 0.5, 62), (0, 1, 64), (1, 1, 64), (2, 1, 64), (3, 0.5, 62), (3.5, 0.5, 64),
+               (4, 1, 65), (5, 1, 65), (6, 2, 65)]
+BPM = 90.0
+BEAT_S = 60.0 / BPM
+STEP_S = BEAT_S / 4
+# JACK delivers MIDI once per period (5.3 ms here) on the way in and out, and the machine is shared.
+GRID_TOLERANCE_S = 0.025
+SAME_PHASE_S = 0.012  # every answer event at one phase of the grid, give or take a JACK period and the load
+
+
+@pytest.fixture(scope="module")
+def jack():
+    server = JackServer(f"antiphon-follow-{os.getpid()}")
+    yield server
+    server.stop()
+
+
+def _start(jack, daemon_artifact, tmp_path, *args: str) -> tuple[Daemon, Client]:
+    daemon = Daemon(["--model", str(daemon_artifact), "--random-seed", "3", "--log-level", "DEBUG", *args],
+                    jack.env, tmp_path)
+    return daemon, Client()
+
+
+def test_a_real_tunes_phrase_at_90_bpm_is_answered_at_90_bpm_on_its_bar_line(jack, daemon_artifact, tmp_path):
+    daemon, client = _start(jack, daemon_artifact, tmp_path)
+    try:
+        call = performed(MUSS_I_DENN, BPM, start_s=1.0, spread_s=0.01, seed=4)
+        t0 = time.monotonic() + 0.2
+        client.play(call, t0)
+        downbeat = t0 + 1.0 + 0 * BEAT_S  # the tune's bar 1 (its pickup starts a beat earlier)
+        release = t0 + max(t for t, m in call if m.type == "note_off")
+        # The answer: on the first bar line after 1.5 silent beats, two bars long.
+        expected = downbeat + 12 * BEAT_S
+        assert client.wait_until(lambda: client.notes("note_on", since=release), expected - time.monotonic() + 2)
+        time.sleep(max(0.0, expected + 8 * BEAT_S + 0.3 - time.monotonic()))
+        assert daemon.terminate() == 0
+        time.sleep(0.05)
+        answer = [(t, m) for t, m in client.notes("note_on", since=release)]
+        assert answer, daemon.output()
+        assert re.search(r"tempo (89\.\d|90\.\d) bpm, 4/4", daemon.output())  # the tempo and meter it heard
+        first = answer[0][0]  # the answer starts on the bar line; it may open with a rest
+        assert expected - GRID_TOLERANCE_S <= first < expected + BEAT_S, (first - expected, daemon.output()[-3000:])
+        offs = [t for t, _ in client.notes("note_off", since=release)]
+        # Signed offsets from the player's 16th grid: one phase for all (a 90 bpm grid), close to the player's.
+        times = [t for t, _ in answer] + offs
+        offsets = sorted((t - downbeat) - round((t - downbeat) / STEP_S) * STEP_S for t in times)
+        phase = offsets[len(offsets) // 2]
+        assert abs(phase) <= GRID_TOLERANCE_S, offsets  # heard from ten notes played with a 10 ms spread
+        assert max(abs(d - phase) for d in offsets) <= SAME_PHASE_S, offsets
+        assert not unmatched_note_ons(client.received)
+    finally:
+        client.close()
+        daemon.close()
+
+
+def test_the_metronome_clicks_on_channel_10_at_the_session_tempo(jack, daemon_artifact, tmp_path):
+    daemon, client = _start(jack, daemon_artifact, tmp_path, "--metronome", "--bpm", "100", "--meter", "3/4")
+    try:
+        assert client.wait_until(lambda: len(client.notes("note_on")) >= 7, 10.0), daemon.output()
+        assert daemon.terminate() == 0
+        time.sleep(0.05)
+        clicks = [(t, m) for t, m in client.notes("note_on") if m.channel == DRUM_CHANNEL]
+        gaps = [b[0] - a[0] for a, b in zip(clicks, clicks[1:], strict=False)]
+        assert all(abs(g - 0.6) <= GRID_TOLERANCE_S for g in gaps), gaps
+        notes = [m.note for _, m in clicks]
+        assert notes[notes.index(76):][:4] == [76, 77, 77, 76]  # accented on each downbeat of 3/4
+        assert not unmatched_note_ons(client.received)
+    finally:
+        client.close()
+        daemon.close()
