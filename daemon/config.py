@@ -21,7 +21,7 @@ CC_MAX = 127
 MIN_BPM, MAX_BPM = TEMPO_RANGE_BPM
 STEPS_PER_BAR_QUARTERS = 4  # 4/4: a bar is four quarters
 DEFAULT_PHRASE_END_STEPS = 16  # one bar of 16ths
-DEFAULT_PHRASE_END_BEATS = 1.5  # follow mode: silence before the answer's bar line (chosen on real tunes' rests)
+DEFAULT_PHRASE_END_BEATS = 1.5  # follow mode: silence before the answer's bar line (benchmarks/bench_turns.py)
 GM_HIGH_WOOD_BLOCK, GM_LOW_WOOD_BLOCK = 76, 77  # General MIDI percussion keys (channel 10) every GM synth has
 
 
