@@ -71,6 +71,11 @@ class FrameClock:
 
     # -- the daemon's side --------------------------------------------------------------------------------------
 
+    @property
+    def cycles(self) -> int:
+        """Process cycles observed so far (the callback's count; read by the daemon to wait for graph changes)."""
+        return self._count
+
     def estimate(self) -> tuple[float, int] | None:
         """(monotonic time, frame) of the latest cycle start, from the earliest wake-ups; ``None`` if too few."""
         count = self._count

@@ -37,6 +37,9 @@ SWITCH_INTERVAL_S = 0.0002  # CPython's default 5 ms would hold the callback off
 SWITCH_ENV = "ANTIPHON_SWITCH_INTERVAL_S"  # benchmark knob: another interval, to measure what it buys
 DRAIN_TIMEOUT_S = 0.5
 ANCHOR_WAIT_S = 2.0  # at start: cycles to fit the frame clock to
+# JACK applies a new connection at the start of a later cycle, not in the one under way when connect returns
+# (a note-off sent at once after reconnecting was lost about once in 300): wait this many of our cycles first.
+CONNECT_CYCLES = 3
 NO_MIDI_SYSTEM = ("no MIDI system: no ALSA sequencer (/dev/snd/seq) and no JACK server running; start one with "
                   "`jackd -d alsa` or PipeWire's pipewire-jack (`pw-jack antiphon ...`)")
 NO_JACK_SERVER = ("no JACK server running; start one with `jackd -d alsa` or PipeWire's pipewire-jack "
@@ -94,7 +97,7 @@ class JackMidi:
         self.in_data: list[bytes] = [b""] * ring_size
         self.in_write = self.in_read = self.in_dropped = 0
         self.late = self.lost = self.xruns = self.cycle_gaps = self.cancelled = 0
-        self.stamp: float | None = None  # while set, ``send`` schedules at this deadline (see ``StampedSession``)
+        self._stamps = threading.local()  # per thread: the loop's stamp must not catch the port watcher's sends
         self.on_input: Callable[[float, mido.Message], None] | None = None
         self.audio = None  # a ``daemon.synth.BlockRenderer`` once the built-in synth is attached
         self.users = 0
@@ -118,6 +121,15 @@ class JackMidi:
         if not self.clock.anchors:
             self.release()
             raise ValueError("the JACK server runs no process cycles (is its driver stuck?)")
+
+    @property
+    def stamp(self) -> float | None:
+        """While set (by this thread), ``send`` schedules at this deadline (see ``StampedSession``)."""
+        return getattr(self._stamps, "t", None)
+
+    @stamp.setter
+    def stamp(self, t: float | None) -> None:
+        self._stamps.t = t
 
     # -- the real-time side: no lock, no logging, nothing but copying -------------------------------------------
 
@@ -235,9 +247,24 @@ class JackMidi:
             time.sleep(self.period / self.rate / 2)
         return not self.ring.pending
 
+    def port_names(self) -> tuple[list[str], list[str]]:
+        """(MIDI sources, MIDI destinations) on the server, listed through this client (the port watcher's lister)."""
+        return ([p.name for p in self.client.get_ports(is_midi=True, is_output=True)],
+                [p.name for p in self.client.get_ports(is_midi=True, is_input=True)])
+
     def connect_output(self, name: str) -> None:
+        """Connect the output to ``name``; returns once what is sent next reaches it."""
         self.out_port.disconnect()
         self.client.connect(self.out_port, name)
+        self.wait_cycles(CONNECT_CYCLES)
+
+    def wait_cycles(self, count: int, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
+        """Wait until the callback has begun ``count`` more cycles; ``False`` on timeout (a stalled graph)."""
+        target = self.clock.cycles + count
+        deadline = time.monotonic() + timeout_s
+        while self.clock.cycles < target and time.monotonic() < deadline:
+            time.sleep(self.period / self.rate / 2)
+        return self.clock.cycles >= target
 
     def connect_input(self, name: str) -> None:
         self.in_port.disconnect()

@@ -209,7 +209,8 @@ def open_live_ports(config, backend: str, inputs) -> tuple:
 
 def jack_reopeners(engine: JackMidi | None) -> dict:
     """The port watcher's way to reopen a returning port on the JACK path (none: mido's)."""
-    return {} if engine is None else {"reopen_input": reopen_input, "reopen_output": reopen_output}
+    return {} if engine is None else {"reopen_input": reopen_input, "reopen_output": reopen_output,
+                                      "list_ports": engine.port_names}
 
 
 def pulse_sender(send: Callable[[mido.Message], None], clock, engine: JackMidi | None) -> Callable[[], None]:

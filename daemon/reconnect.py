@@ -68,7 +68,8 @@ class PortWatcher:
                  input_holder: InputHolder, output: SwitchableOutput,
                  sounding: Callable[[], list[tuple[int, int]]], interval_s: float = WATCH_INTERVAL_S,
                  remind_s: float = REMIND_S, reopen_input: Callable | None = None,
-                 reopen_output: Callable | None = None):
+                 reopen_output: Callable | None = None,
+                 list_ports: Callable[[], tuple[list[str], list[str]]] | None = None):
         self.backend = backend
         self.input_pattern = input_pattern
         self.output_pattern = output_pattern
@@ -80,6 +81,10 @@ class PortWatcher:
         # How a returning port is opened again (mido's rtmidi by default; the JACK frame path reconnects its port).
         self.reopen_input = reopen_input or (lambda name, callback: mido.open_input(name, callback=callback))
         self.reopen_output = reopen_output or mido.open_output
+        # (sources, destinations) on the server. The JACK frame path lists through its own JACK-Client client,
+        # whose calls release the interpreter lock: rtmidi's JACK clients open and close holding it, and a
+        # server round trip made holding it deadlocks with a Python process callback waiting for it.
+        self.list_ports = list_ports
         self.reopened = {"input": 0, "output": 0}
         # Full names of the ports open now. Under ALSA a client that restarts gets a new client number, so its
         # port comes back under a new full name: a changed name means it left and returned between two polls.
@@ -97,13 +102,21 @@ class PortWatcher:
             self._thread.join()
 
     def _run(self) -> None:
+        gone_since: dict[str, float] = {}
+        reminded: dict[str, float] = {}
+        if self.list_ports is not None:
+            while not self._stop.wait(self.interval_s):
+                sources, destinations = self.list_ports()
+                for kind, pattern, names in (("input", self.input_pattern, sources),
+                                             ("output", self.output_pattern, destinations)):
+                    if pattern is not None:
+                        self._check(kind, pattern, names, gone_since, reminded)
+            return
         import rtmidi
 
         api = getattr(rtmidi, RTMIDI_APIS[self.backend])
         lister_in = rtmidi.MidiIn(rtapi=api, name="antiphon-watch")
         lister_out = rtmidi.MidiOut(rtapi=api, name="antiphon-watch")
-        gone_since: dict[str, float] = {}
-        reminded: dict[str, float] = {}
         try:
             while not self._stop.wait(self.interval_s):
                 for kind, pattern, lister in (("input", self.input_pattern, lister_in),
