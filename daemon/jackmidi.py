@@ -215,9 +215,12 @@ class JackMidi:
                     continue
                 try:
                     msg = mido.Message.from_bytes(data)
-                except ValueError:
+                except (ValueError, IndexError, KeyError, TypeError):  # garbage (a truncated pitch bend: IndexError)
                     continue
-                callback(self.clock.to_time(frame), msg)
+                try:
+                    callback(self.clock.to_time(frame), msg)
+                except Exception:  # noqa: BLE001 - the reader must outlive any one message
+                    log.exception("JACK input: handling %r failed", msg)
 
     # -- output: the daemon's side ------------------------------------------------------------------------------
 

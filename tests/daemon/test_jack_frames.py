@@ -342,3 +342,18 @@ def test_what_is_sent_right_after_connecting_reaches_the_new_port(engine_and_pro
     finally:
         engine.clock.observe = observe
         peer.close()
+
+
+def test_malformed_input_is_skipped_and_the_reader_goes_on(engine_and_probe):
+    # A truncated pitch bend made mido raise IndexError in the reader thread, which died: no input after it.
+    engine, keys, _ = engine_and_probe
+    heard: list[mido.Message] = []
+    engine.on_input = lambda _t, msg: heard.append(msg)
+    start = keys.frame_now() + 4 * keys.period
+    garbage = (b"\xe0\x10", b"\x90", b"\xb0\x07", b"\xf0\x01")
+    for offset, data in enumerate((*garbage, bytes(_note("note_on", 61).bytes()))):
+        keys.schedule.append((start + offset, data))
+    keys.wait_played()
+    assert _wait(lambda: len(heard) >= 1)
+    assert [(m.type, m.note) for m in heard] == [("note_on", 61)]
+    assert engine._reader.is_alive()
