@@ -16,7 +16,7 @@ import numpy as np
 from antiphon.daemon.clock import StepClock
 from antiphon.daemon.config import ServeConfig
 from antiphon.daemon.jackports import StampedSession, ahead_clock, jack_reopeners, open_live_ports, pulse_sender
-from antiphon.daemon.loop import QueueSource, run_loop
+from antiphon.daemon.loop import SPIN_S, QueueSource, run_loop
 from antiphon.daemon.notify import Notifier
 from antiphon.daemon.offline import make_sampler
 from antiphon.daemon.phrase import Call
@@ -162,7 +162,10 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
             on_pulse = pulse_sender(out_port.send, clock, engine)
 
         looped = session if engine is None else StampedSession(session, clock, engine)
-        run_loop(looped, clock, QueueSource(inputs.events, now=clock.now, stop=stop.is_set), stop.is_set, on_step,
+        # On JACK the lead absorbs a late wake-up; a spin there would only take the interpreter lock from the
+        # process callback each time it lets go of it (every JACK call it makes), cycle after cycle.
+        source = QueueSource(inputs.events, now=clock.now, stop=stop.is_set, spin_s=SPIN_S if engine is None else 0.0)
+        run_loop(looped, clock, source, stop.is_set, on_step,
                  on_pulse)
         log.info("stopping (%s); loop timing: %s", "signal" if stop.is_set() else "loop ended", meter.summary())
     finally:
