@@ -15,8 +15,8 @@ Error = onset - lag - the note-on's intended sample.
   111 bpm puts the beats at every phase of the 64-sample block. Then FluidSynth's own JACK driver
   (``fluidsynth -a jack -m jack``, dry, same SoundFont) gets the same clicks from a JACK client at exact frames.
 - ready: spawn -> READY=1 of ``serve --synth`` (model and SoundFont loaded, ports open).
-- soak: ``serve --synth --metronome`` for ``--soak-s`` at 256 frames; xruns counted by the recording client and by
-  the daemon, beside the same time with no Antiphon running (the machine's own xruns: it is shared and loaded).
+- soak: ``serve --synth --metronome`` for ``--soak-s`` at 256 frames; xruns counted by a listening client and by
+  the daemon, beside the same without ``--synth`` and with no Antiphon running (the shared machine's own xruns).
 
 Targets (issue 15): offline p99 <= 1.5 ms; live p99 <= 1.5 ms at 256 and 1,024 frames and >= 5x better than
 FluidSynth's JACK driver at 1,024; no xrun caused by Antiphon in 10 minutes at 256 frames; ready within 2 s.
@@ -238,17 +238,21 @@ def live_fluidsynth(jack: JackServer, seconds: float) -> dict:
     return {**stats(errors), "untimed": skipped, "xruns_seen": xruns}
 
 
-def soak(period: int, tree: Path, tmp: Path, seconds: float) -> dict:
-    """Xruns with ``serve --synth --metronome`` running, and over the same time with nothing but a listener."""
-    out = {"seconds": seconds}
-    for label in ("antiphon", "baseline"):
+SOAK_MODES = {"synth": ["--synth", "--metronome"], "nosynth": ["--metronome"], "baseline": None}
+
+
+def soak(period: int, tree: Path, tmp: Path, seconds: float, modes: list[str]) -> dict:
+    """Xruns seen by a listening client with ``serve --metronome`` (with and without ``--synth``) running, and over
+    the same time with nothing but the listener (``baseline``: the shared machine's own xruns)."""
+    out: dict = {"seconds": seconds}
+    for label in modes:
         jack = JackServer(f"antiphon-synth-soak-{os.getpid()}-{label}", period=period)
         daemon = None
         try:
-            if label == "antiphon":
-                daemon = Daemon(["--synth", "--metronome", "--bpm", str(BPM), "--log-level", "INFO"], jack.env, tmp,
+            if SOAK_MODES[label] is not None:
+                daemon = Daemon([*SOAK_MODES[label], "--bpm", str(BPM), "--log-level", "INFO"], jack.env, tmp,
                                 cwd=tree)
-            ears = AudioProbe("antiphon:synth L" if daemon else None, None, seconds=1.0, name="soak-ears")
+            ears = AudioProbe("antiphon:synth L" if label == "synth" else None, None, seconds=1.0, name="soak-ears")
             time.sleep(0.5)
             ears.xruns = 0
             time.sleep(seconds)
@@ -258,8 +262,8 @@ def soak(period: int, tree: Path, tmp: Path, seconds: float) -> dict:
             if daemon is not None:
                 daemon.terminate()
                 found = re.search(r"late (\d+), .*xruns (\d+)", daemon.output())
-                out["daemon_late"], out["daemon_xruns"] = (int(found.group(1)), int(found.group(2))) if found else (
-                    None, None)
+                if found:
+                    out[f"daemon_late_{label}"], out[f"daemon_xruns_{label}"] = int(found.group(1)), int(found.group(2))
             jack.stop()
     return out
 
@@ -270,6 +274,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0, help="live recording per condition")
     parser.add_argument("--notes", type=int, default=400, help="offline note-ons per split")
     parser.add_argument("--soak-s", type=float, default=600.0, help="xrun soak at 256 frames (0: none)")
+    parser.add_argument("--soak-modes", default="synth,nosynth,baseline", help=f"of {', '.join(SOAK_MODES)}")
     parser.add_argument("--commit", default="HEAD", help="the commit the daemon runs from (a pinned worktree)")
     args = parser.parse_args()
     results: dict = {"offline": offline(args.notes)}
@@ -279,7 +284,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True,
                             check=True).stdout.strip()
     try:
-        for period in (int(p) for p in args.periods.split(",")):
+        for period in (int(p) for p in args.periods.split(",") if p):
             jack = JackServer(f"antiphon-bench-synth-{os.getpid()}-{period}", period=period)
             try:
                 results[f"antiphon_{period}"] = live_antiphon(jack, tree, tmp, args.seconds)
@@ -289,7 +294,7 @@ def main() -> None:
             finally:
                 jack.stop()
         if args.soak_s > 0:
-            results["soak_256"] = soak(256, tree, tmp, args.soak_s)
+            results["soak_256"] = soak(256, tree, tmp, args.soak_s, args.soak_modes.split(","))
             print(f"soak 256: {json.dumps(results['soak_256'])}", flush=True)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
