@@ -59,7 +59,9 @@ def load_fluidsynth():
         return _lib
     name = ctypes.util.find_library("fluidsynth") or "libfluidsynth.so.3"
     try:
-        lib = ctypes.CDLL(name)
+        # PyDLL: calls keep the interpreter lock. Each call is short (a 256-frame render is tens of microseconds),
+        # and the JACK callback would otherwise hand the lock away and wait to get it back after every call.
+        lib = ctypes.PyDLL(name)
     except OSError as err:
         raise ValueError(MISSING_LIBRARY.format(err)) from err
     signatures = {
