@@ -76,7 +76,9 @@ def _map_items(items: list[Item], settings: Settings, workers: int, progress: Ca
             yield _work(task)
             progress(1)
         return
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    # forkserver: workers come from a clean single-threaded process, not from this one (which may hold threads,
+    # locks and C-level signal handlers that a forked worker would inherit: a pool then hung at its end in CI).
+    context = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
     with context.Pool(workers, initializer=_init_worker) as pool:
         for result in pool.imap(_work, tasks, chunksize=_CHUNK):
             yield result
