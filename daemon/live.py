@@ -103,11 +103,22 @@ def fault_after_steps() -> int | None:
 
 
 def serve(config: ServeConfig, started: float | None = None) -> int:
-    """Run the daemon until SIGTERM/SIGINT; returns the exit status (0 on a clean stop)."""
+    """Run the daemon until SIGTERM/SIGINT; returns the exit status (0 on a clean stop).
+
+    The signal handlers it sets are the previous ones again when it returns or raises (a caller in the same
+    process, such as a test, is not left with them).
+    """
     started = time.monotonic() if started is None else started
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _serve(config, started, stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _serve(config: ServeConfig, started: float, stop: threading.Event) -> int:
     notifier = Notifier()
     model = LstmModel.load(resolve_model(config.model))
     backend = use_backend(config.backend)

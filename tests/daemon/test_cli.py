@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mido
+import pytest
 from daemon_helpers import EB_MAJOR_CALL, scale_pcs
 from typer.testing import CliRunner
 
@@ -71,3 +72,16 @@ def test_clear_errors(tmp_path, daemon_artifact):
     assert result.exit_code == 2 and "no output port" in result.output
     result = runner.invoke(app, ["serve", "--bpm", "1000", "--model", str(daemon_artifact)])
     assert result.exit_code == 2 and "bpm" in result.output
+
+
+def test_serve_gives_back_the_signal_handlers_it_set(tmp_path):
+    """In-process callers (tests) keep their handlers: pool workers forked later must still die on SIGTERM."""
+    import signal
+
+    from antiphon.daemon.config import ServeConfig
+    from antiphon.daemon.live import serve
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with pytest.raises(ValueError):
+        serve(ServeConfig(model=str(tmp_path / "no model")))
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
