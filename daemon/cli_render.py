@@ -11,7 +11,8 @@ from antiphon.cli_support import user_errors
 
 SOUNDFONT_HELP = "SoundFont (.sf2) for the built-in synth (default /usr/share/sounds/sf2/default-GM.sf2)."
 PROGRAM_HELP = "General MIDI program 0-127 of the answer (default 73, flute)."
-CALL_PROGRAM_HELP = "General MIDI program 0-127 of the call (default 0, acoustic grand piano)."
+CALL_PROGRAM_HELP = ("General MIDI program 0-127 of the call: in rendered files, and with --synth --passthrough "
+                     "(the echo then plays on the next channel) (default 0, acoustic grand piano).")
 
 
 def _programs(config: Optional[Path], soundfont, program, call_program):

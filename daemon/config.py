@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from antiphon.engine.events import DEFAULT_BPM, DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P, TEMPO_RANGE_BPM
-from antiphon.engine.midifile import MIDI_CHANNELS
+from antiphon.engine.midifile import DRUM_CHANNEL, MIDI_CHANNELS
 from antiphon.engine.model import MODES
 
 BACKENDS = ("alsa", "jack")
@@ -65,7 +65,7 @@ class ServeConfig:
     synth: bool = False  # serve: play through the built-in FluidSynth (JACK: antiphon:synth L/R, frame-accurate)
     soundfont: str | None = None  # None: /usr/share/sounds/sf2/default-GM.sf2
     program: int = 73  # the answer's General MIDI program (73 flute)
-    call_program: int = 0  # the call's program in rendered files (0 acoustic grand piano)
+    call_program: int = 0  # the call's program: rendered files, and the --passthrough echo with --synth (0 piano)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -193,6 +193,16 @@ def _int_pair(name: str, text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
         raise ValueError(f"{name} must be two numbers like 76,77, got {text!r}") from None
+
+
+def echo_channel(config: ServeConfig) -> int:
+    """0-based channel of the passthrough echo: the output channel, or with the built-in synth the next melodic
+    channel, so the player's notes sound with ``call_program`` beside the answer's ``program``."""
+    out = config.output_channel - 1
+    if not config.synth:
+        return out
+    channel = (out + 1) % MIDI_CHANNELS
+    return (channel + 1) % MIDI_CHANNELS if channel == DRUM_CHANNEL else channel
 
 
 def steps_per_bar(steps_per_quarter: int) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import mido
 
+from antiphon.daemon.config import echo_channel
 from antiphon.daemon.jackmidi import NO_JACK_SERVER, NO_MIDI_SYSTEM, JackMidi, jack_port_names
 from antiphon.daemon.ports import ALSA_SEQ_DEVICE, match_port
 
@@ -173,7 +174,7 @@ def pulse_deadline(clock, pulses_per_step: int = 6) -> float:
 def open_live_ports(config, backend: str, inputs) -> tuple:
     """(output, input, JACK client or ``None``) for ``serve``: the frame-accurate path on JACK, rtmidi on ALSA."""
     synth = getattr(config, "synth", False)
-    programs = {config.output_channel - 1: config.program} if synth else {}
+    programs = {config.output_channel - 1: config.program, echo_channel(config): config.call_program} if synth else {}
     if backend != "jack" or os.environ.get(RTMIDI_ENV):
         from antiphon.daemon.ports import open_input, open_output
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 import mido
 
 from antiphon.daemon.clock import StepClock
-from antiphon.daemon.config import ServeConfig, steps_per_bar
+from antiphon.daemon.config import ServeConfig, echo_channel, steps_per_bar
 from antiphon.daemon.hearing import PhraseHearing
 from antiphon.daemon.metronome import Metronome
 from antiphon.daemon.midiclock import FOLLOWED_TYPES, ClockFollower
@@ -72,6 +72,7 @@ class Session:
                                    config.metronome)
         self.in_channel = None if config.input_channel is None else config.input_channel - 1
         self.out_channel = config.output_channel - 1
+        self.echo_channel = echo_channel(config)
         self._send = send
         self.player = NotePlayer(self._emit_response)
         self.echo = NotePlayer(send)  # passthrough of the player's notes, not recorded as response
@@ -114,7 +115,7 @@ class Session:
             else:
                 self.listener.note_off(msg.note, self.clock.position(t))
             if self.config.passthrough:
-                self.echo.note_off(self.out_channel, msg.note)
+                self.echo.note_off(self.echo_channel, msg.note)
         elif msg.type == "control_change":
             self._control(t, msg)
 
@@ -125,7 +126,7 @@ class Session:
                      self.response.length_steps)
             self._end_response(barged=True)
         if self.config.passthrough:
-            self.echo.note_on(self.out_channel, msg.note, msg.velocity)
+            self.echo.note_on(self.echo_channel, msg.note, msg.velocity)
         if self.hearing is not None:
             self.hearing.note_on(t, msg.note, msg.velocity)
             return

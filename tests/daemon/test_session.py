@@ -177,3 +177,12 @@ def test_bar_positions_follow_the_responses_true_place_in_the_bar(tmp_path):
     one_bar, two_bars, off_beat = answer(16), answer(32), answer(20)
     assert one_bar and one_bar == two_bars  # same place in the bar, same seed: the same answer
     assert off_beat != one_bar  # a quarter later in the bar: the model is told, and answers differently
+
+
+def test_with_the_built_in_synth_the_echo_has_its_own_channel_and_program(daemon_model):
+    config = replace(CONFIG, passthrough=True, synth=True, output_channel=9, call_program=0, program=73)
+    result = respond_events(phrase_events(EB_MAJOR_CALL), daemon_model, config)
+    echoed = {m.channel for t, m in _ons(result.response) if t < result.exchanges[0]["start_s"]}
+    assert echoed == {10}  # channel 11: the next melodic channel after 9 (10, the drum channel, is skipped)
+    answer = {m.channel for t, m in _ons(result.response) if t >= result.exchanges[0]["start_s"]}
+    assert answer == {8}
