@@ -120,11 +120,12 @@ def main() -> None:
             try:
                 for path in ("frames", "rtmidi"):
                     extra = {"ANTIPHON_JACK_RTMIDI": "1"} if path == "rtmidi" else {}
+                    path_args = [] if path == "rtmidi" else ["--jack-frames"]
                     if path == "frames" and args.switch_interval is not None:
                         extra["ANTIPHON_SWITCH_INTERVAL_S"] = str(args.switch_interval)
                     for cond in ("idle", "busy"):
                         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if cond == "busy" else None
-                        daemon = Daemon(serve_args, jack.env, tmp, extra_env=extra, cwd=tree)
+                        daemon = Daemon(serve_args + path_args, jack.env, tmp, extra_env=extra, cwd=tree)
                         try:
                             r = one_condition(daemon, args.response_bars, args.min_steps)
                         finally:

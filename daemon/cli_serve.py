@@ -73,6 +73,10 @@ def serve(
     log_level: Annotated[Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
     mode: Annotated[Optional[str], typer.Option(help="Predictor: stateful or window.")] = None,
     random_seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler's random generator.")] = None,
+    jack_frames: Annotated[Optional[bool], typer.Option(
+        "--jack-frames/--no-jack-frames",
+        help="JACK: stamp every event with its frame (a JACK-Client process callback; on with --synth) instead of "
+             "python-rtmidi's start-of-period delivery.")] = None,
     realtime_priority: Annotated[Optional[int], typer.Option(
         help="SCHED_FIFO priority 1-99 for the live loop where permitted (tighter timing on a busy machine).")] = None,
     synth: Annotated[Optional[bool], typer.Option(
@@ -94,7 +98,8 @@ def serve(
                         phrase_end_cc=phrase_end_cc, response_bars=response_bars, temperature=temperature, top_p=top_p,
                         onset_top_p=onset_top_p, temperature_cc=temperature_cc, tempo_cc=tempo_cc, panic_cc=panic_cc,
                         passthrough=passthrough, clock=clock, send_clock=send_clock, record=record, log_level=log_level,
-                        mode=mode, random_seed=random_seed, realtime_priority=realtime_priority, synth=synth,
+                        mode=mode, random_seed=random_seed, realtime_priority=realtime_priority,
+                        jack_frames=jack_frames, synth=synth,
                         soundfont=soundfont, program=program)
     setup_logging(cfg.log_level)
     from antiphon.daemon.live import serve as run_serve

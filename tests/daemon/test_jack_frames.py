@@ -158,7 +158,8 @@ def daemon(jack, daemon_artifact, tmp_path):
     started = []
 
     def start(*args: str) -> tuple[Daemon, FrameProbe, FrameProbe]:
-        daemon = Daemon(["--model", str(daemon_artifact), "--random-seed", "3", "--log-level", "INFO", *args],
+        daemon = Daemon(["--jack-frames", "--model", str(daemon_artifact), "--random-seed", "3", "--log-level",
+                         "INFO", *args],
                         jack.env, tmp_path)
         keys, synth = FrameProbe("keys", listen=False), FrameProbe("synth", speak=False)
         started.append((daemon, keys, synth))
