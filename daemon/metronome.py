@@ -31,27 +31,22 @@ class Metronome:
         self.velocities = velocities
         self.enabled = enabled
         self.count_in_until: int | None = None  # grid step where a count-in ends
-        self.clicks = 0
 
     def count_in(self, bars: int, first_step: int) -> None:
         """Click ``bars`` bars from grid ``first_step`` (a downbeat) whether or not the metronome is on."""
         self.count_in_until = first_step + bars * self.tempo.bar_steps
         log.info("count-in: %d bar(s) at %.1f bpm, %s", bars, self.tempo.bpm, self.tempo.signature)
 
-    @property
-    def counting_in(self) -> bool:
-        return self.count_in_until is not None
-
     def set_enabled(self, on: bool) -> None:
         if on != self.enabled:
             self.enabled = on
             log.info("metronome %s", "on" if on else "off")
             if not on:
-                self.release()
+                self.player.release()
 
     def tick(self, step: int) -> None:
         """Grid ``step`` is due: release the last click, and click if the step is a beat."""
-        self.release()
+        self.player.release()
         counting = self.count_in_until is not None
         if counting and step >= self.count_in_until:
             self.count_in_until = None
@@ -60,11 +55,6 @@ class Metronome:
             return
         accent = 0 if self.tempo.is_downbeat(step) else 1
         self.player.note_on(DRUM_CHANNEL, self.notes[accent], self.velocities[accent])
-        self.clicks += 1
-
-    def release(self) -> None:
-        for channel, note in sorted(self.player.sounding):
-            self.player.note_off(channel, note)
 
     def stop(self) -> None:
         """Silence: note-offs and the all-notes-off controllers on the percussion channel if it was used."""

@@ -50,6 +50,11 @@ class NotePlayer:
             self.sounding.discard((channel, note))
             self._send(mido.Message("note_off", channel=channel, note=note, velocity=0))
 
+    def release(self) -> None:
+        """A note-off for every sounding note (no controllers)."""
+        for channel, note in sorted(self.sounding):
+            self.note_off(channel, note)
+
     def all_notes_off(self, channels: Iterable[int] = ()) -> None:
         """Note-offs for every sounding note, then sustain off, CC 123 and CC 120 on every channel used."""
         notes = sorted(self.sounding)

@@ -142,8 +142,7 @@ class Session:
                 self.hearing.release_all(t)
             self.listener.release_all(self.clock.position(t))
             if cfg.passthrough:
-                for channel, note in sorted(self.echo.sounding):
-                    self.echo.note_off(channel, note)
+                self.echo.release()
         elif msg.control == cfg.phrase_end_cc and msg.value >= CC_ON and self.hearing is not None:
             self.hearing.end_now()  # the answer starts on the next bar line
         elif msg.control == cfg.phrase_end_cc and msg.value >= CC_ON and self.listener.active:
@@ -266,16 +265,12 @@ class Session:
             return
         if symbol == HOLD:
             return
-        self._release()
+        self.player.release()
         if symbol != REST:
             self.player.note_on(self.out_channel, int(symbol), self._velocity)
 
-    def _release(self) -> None:
-        for channel, note in sorted(self.player.sounding):
-            self.player.note_off(channel, note)
-
     def _end_response(self, barged: bool) -> None:
-        self._release()
+        self.player.release()
         response, self.response = self.response, None
         summary = {**self._exchange, "response_steps": len(response.symbols),
                    "response_notes": count_notes(response.symbols), "barged_in": barged,

@@ -8,7 +8,6 @@ positions given to the model and the recorder's tempo map. Grid step ``n`` of th
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 
 from antiphon.daemon.clock import StepClock
@@ -17,7 +16,6 @@ from antiphon.engine.rhythm import Grid
 
 log = logging.getLogger(__name__)
 
-TempoChange = tuple[float, float, str]  # (time of a downbeat in s, bpm, signature)
 
 
 def beat_steps(signature: str, steps_per_quarter: int) -> int:
@@ -39,7 +37,6 @@ class SessionTempo:
         self.clock = clock
         self.on_change = on_change
         self.known = known
-        self.changes: list[TempoChange] = []
         self._set_signature(signature)
 
     def _set_signature(self, signature: str) -> None:
@@ -86,7 +83,6 @@ class SessionTempo:
 
     def _note(self, t: float) -> None:
         """Tell the tempo map: every real change (tempo, meter, or bar lines moved) is an entry."""
-        self.changes.append((t, self.bpm, self.signature))
         log.info("tempo %.1f bpm, %s", self.bpm, self.signature)
         if self.on_change is not None:
             self.on_change(t, self.bpm, self.signature)
@@ -96,10 +92,3 @@ class SessionTempo:
 
     def is_beat(self, step: int) -> bool:
         return step % self.beat_steps == 0
-
-    def bar_line_from(self, step: int) -> int:
-        """The first grid step at or after ``step`` that is a downbeat."""
-        return math.ceil(step / self.bar_steps) * self.bar_steps
-
-    def beat_s(self) -> float:
-        return self.beat_steps * self.clock.period_s
