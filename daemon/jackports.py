@@ -18,20 +18,25 @@ import mido
 
 from antiphon.daemon.config import echo_channel
 from antiphon.daemon.jackmidi import NO_JACK_SERVER, NO_MIDI_SYSTEM, JackMidi, jack_port_names, open_client
+from antiphon.daemon.player import ALL_NOTES_OFF
 from antiphon.daemon.ports import ALSA_SEQ_DEVICE, match_port
+from antiphon.engine.midifile import MIDI_CHANNELS
 
 _shared: JackMidi | None = None
 # Benchmark knob: serve JACK through python-rtmidi as before (every event at its period's start), to compare.
 RTMIDI_ENV = "ANTIPHON_JACK_RTMIDI"
 
 
+def no_jack_message() -> str:
+    """What to say when no JACK server runs: with an ALSA sequencer only JACK is missing, else any MIDI system."""
+    return NO_JACK_SERVER if os.path.exists(ALSA_SEQ_DEVICE) else NO_MIDI_SYSTEM
+
+
 def jack_engine(missing: str | None = None) -> JackMidi:
     """The process's one frame-accurate JACK client (made on first use)."""
     global _shared
     if _shared is None or _shared.users <= 0:
-        if missing is None:
-            missing = NO_JACK_SERVER if os.path.exists(ALSA_SEQ_DEVICE) else NO_MIDI_SYSTEM
-        _shared = JackMidi(missing)
+        _shared = JackMidi(missing or no_jack_message())
     return _shared
 
 
@@ -52,8 +57,8 @@ class JackOutput:
 
     def reset(self) -> None:
         """As mido's ``reset``: note-offs on every note of every channel would flood a period; CC 123/120."""
-        for channel in range(16):
-            self.send(mido.Message("control_change", channel=channel, control=123, value=0))
+        for channel in range(MIDI_CHANNELS):
+            self.send(mido.Message("control_change", channel=channel, control=ALL_NOTES_OFF, value=0))
 
     def close(self) -> None:
         if not self.closed:
@@ -185,8 +190,7 @@ def open_live_ports(config, backend: str, inputs) -> tuple:
         from antiphon.daemon.ports import open_input, open_output
 
         if backend == "jack":  # no JACK server: one line naming what to start, not rtmidi's traceback
-            missing = NO_JACK_SERVER if os.path.exists(ALSA_SEQ_DEVICE) else NO_MIDI_SYSTEM
-            open_client("antiphon-check", missing).close()
+            open_client("antiphon-check", no_jack_message()).close()
 
         if backend == "alsa" and not os.path.exists(ALSA_SEQ_DEVICE):
             raise ValueError(f"no ALSA sequencer ({ALSA_SEQ_DEVICE}): load it (`modprobe snd-seq`) or use "
