@@ -115,6 +115,10 @@ def train(
     event_model: Annotated[bool, typer.Option("--event-model/--no-event-model",
                                               help="Fit the IDyOM-style event model and tune its mixture with "
                                                    "the LSTM on validation.")] = True,
+    hold_out: Annotated[Optional[list[Path]], typer.Option(
+        help="A model folder whose test songs must be this model's test songs (found in this dataset by "
+             "their notes; its dataset folder must exist), so both are scored on the same songs. "
+             "Repeatable.")] = None,
     progress: Annotated[bool, typer.Option(help="Show Keras progress bars.")] = False,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
@@ -129,7 +133,8 @@ def train(
                            seed=seed, patience=patience, threads=threads, verbose=1 if progress else 0,
                            max_seconds=None if max_minutes is None else max_minutes * 60.0,
                            strategy=strategy, input_pipeline=input_pipeline, cpu_devices=cpu_devices,
-                           positions=positions, cache=song_cache, events=event_model)
+                           positions=positions, cache=song_cache, events=event_model,
+                           hold_out=tuple(str(p) for p in hold_out or ()))
     training = result.config["training"]
     if training["strategy"] != "default" or training["input"] != "memory":
         typer.echo(f"{training['strategy']} strategy, {training['replicas']} replicas, {training['input']} input")

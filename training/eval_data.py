@@ -71,6 +71,13 @@ def model_split(config: dict, n_songs: int) -> tuple[list[int], list[int], list[
     return parts
 
 
+def test_songs_of(model_dir: str | os.PathLike[str], dataset: str | os.PathLike[str] | None = None) -> list[list[str]]:
+    """The encoded test songs of a model, from the dataset folder it was trained on."""
+    config = LstmModel.load(model_dir).config
+    data = load_dataset(find_dataset(config, dataset))
+    return [data.songs[i] for i in model_split(config, len(data.songs))[2]]
+
+
 def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
                 corpus: Sequence[str] | None = None) -> Corpus:
     """Train/validation songs from the model's dataset; test = its test songs, or ``corpus`` preprocessed."""

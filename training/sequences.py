@@ -35,20 +35,40 @@ def songs_to_int(songs: Sequence[Sequence[str]], vocab: Vocab) -> list[np.ndarra
     return [np.asarray(vocab.encode(song), dtype=np.int32) for song in songs]
 
 
-def split_songs(n_songs: int, seed: int) -> tuple[list[int], list[int], list[int]]:
+def split_songs(n_songs: int, seed: int, test_first: Sequence[int] = ()) -> tuple[list[int], list[int], list[int]]:
     """A seeded song-level split 80/10/10: sorted song indices for train, validation and test.
 
     Validation and test get ``round(n / 10)`` songs each, at least one; train gets the rest. The same
-    ``n_songs`` and ``seed`` always give the same split.
+    ``n_songs`` and ``seed`` always give the same split. ``test_first`` (songs that must be test songs, such
+    as another model's test songs) go to test and fill its share first; the seeded order fills the rest.
     """
     if not isinstance(n_songs, int) or n_songs < 3:
         raise ValueError(f"need at least 3 songs to split into train/validation/test, got {n_songs!r}")
-    order = np.random.default_rng(seed).permutation(n_songs)
+    forced = sorted({int(i) for i in test_first})
+    if forced and (forced[0] < 0 or forced[-1] >= n_songs):
+        raise ValueError(f"test songs must be indices 0..{n_songs - 1}")
     n_held = max(1, round(n_songs * SPLIT_FRACTIONS[1]))
-    val = sorted(int(i) for i in order[:n_held])
-    test = sorted(int(i) for i in order[n_held:2 * n_held])
-    train = sorted(int(i) for i in order[2 * n_held:])
+    if len(forced) > n_songs - n_held - 1:
+        raise ValueError(f"{len(forced)} forced test songs leave too few of {n_songs} for training")
+    taken = set(forced)
+    order = [int(i) for i in np.random.default_rng(seed).permutation(n_songs) if int(i) not in taken]
+    n_test = max(0, n_held - len(forced))
+    val = sorted(order[:n_held])
+    test = sorted(forced + order[n_held:n_held + n_test])
+    train = sorted(order[n_held + n_test:])
     return train, val, test
+
+
+def keep_test_songs_out(songs: Sequence[Sequence[str]], train: list[int], val: list[int],
+                        test: list[int]) -> tuple[list[int], list[int], list[int]]:
+    """Move every training or validation song that equals a test song (the same song in two collections)
+    into the test split, so no test song is ever trained or tuned on."""
+    heard = {tuple(songs[i]) for i in test}
+    moved = [i for i in train + val if tuple(songs[i]) in heard]
+    if not moved:
+        return train, val, test
+    gone = set(moved)
+    return ([i for i in train if i not in gone], [i for i in val if i not in gone], sorted(test + moved))
 
 
 def join_stream(int_songs: Sequence[np.ndarray], sequence_length: int, delimiter_index: int) -> np.ndarray:

@@ -50,6 +50,7 @@ from antiphon.training.sequences import (  # noqa: E402
     BatchPlan,
     SongPlan,
     build_stream,
+    keep_test_songs_out,
     songs_to_int,
     split_songs,
 )
@@ -153,11 +154,33 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], set
                        batch_seconds=fit.batch_seconds, train_seconds=fit.train_seconds)
 
 
+def held_out_songs(songs: list[list[str]], models: tuple[str, ...]) -> list[int]:
+    """Indices of the songs that are another model's test songs (``--hold-out``); every one must be found."""
+    if not models:
+        return []
+    from antiphon.training.eval_data import test_songs_of
+
+    where: dict[tuple[str, ...], list[int]] = {}
+    for index, song in enumerate(songs):
+        where.setdefault(tuple(song), []).append(index)
+    found: list[int] = []
+    for model in models:
+        wanted = test_songs_of(model)
+        missing = [song for song in wanted if tuple(song) not in where]
+        if missing:
+            raise ValueError(f"{len(missing)} of the {len(wanted)} test songs of {model} are not in this dataset; "
+                             "preprocess their corpus into it with the same settings")
+        found += [i for song in wanted for i in where[tuple(song)]]
+        log.info("holding out the %d test songs of %s", len(wanted), model)
+    return found
+
+
 def load_training_data(folder: Path, dataset: Dataset, settings: TrainSettings, replicas: int) -> TrainingData:
     """Split the songs (seeded) and serve each side in batches for the recipe and input pipeline."""
     recipe, batch_size, seed = settings.recipe, settings.batch_size, settings.seed
     vocab, songs, length = dataset.vocab, dataset.songs, dataset.sequence_length
-    train_idx, val_idx, test_idx = split_songs(len(songs), seed)
+    held = held_out_songs(songs, settings.hold_out)
+    train_idx, val_idx, test_idx = keep_test_songs_out(songs, *split_songs(len(songs), seed, test_first=held))
     train_stream = build_stream(songs, train_idx, vocab, length)
     val_stream = build_stream(songs, val_idx, vocab, length)
     keras.utils.set_random_seed(seed)
@@ -279,7 +302,8 @@ def model_config(data: TrainingData, settings: TrainSettings, fit: Fit, weights:
         dataset={"path": str(folder), "songs": len(dataset.songs),
                  "dataset_sha256": _file_sha256(folder / DATASET_FILE),
                  "mapping_sha256": _file_sha256(folder / MAPPING_FILE)},
-        split={"seed": settings.seed, "fractions": list(SPLIT_FRACTIONS), "train": train_idx,
+        split={"seed": settings.seed, "fractions": list(SPLIT_FRACTIONS), "held_out_from": list(settings.hold_out),
+               "train": train_idx,
                "validation": val_idx, "test": test_idx},
         training={
             "recipe": settings.recipe, "epochs": settings.epochs, "epochs_run": len(history["epoch_seconds"]),

@@ -33,7 +33,8 @@ class TrainSettings:
     the loaded songs) or ``"tfdata"`` (``training.pipeline``, streamed from ``songs/*.txt``; song recipe
     only); ``None`` picks ``tfdata`` under a distributed strategy with the song recipe, else ``memory``.
     ``cpu_devices`` (or ``$ANTIPHON_CPU_DEVICES``) splits the CPU into that many logical devices before
-    TensorFlow starts.
+    TensorFlow starts. ``hold_out`` names model folders whose test songs must be this model's test songs
+    (found by their symbols in this dataset), so that two models can be compared on the same songs.
     """
 
     recipe: str = DEFAULT_RECIPE
@@ -55,6 +56,7 @@ class TrainSettings:
     cache: bool = True
     positions: bool = True
     events: bool = True
+    hold_out: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.input_pipeline is None:

@@ -13,6 +13,7 @@ from antiphon.training.sequences import (
     chunk_batch,
     chunk_count,
     chunk_starts,
+    keep_test_songs_out,
     one_hot,
     song_batch,
     songs_to_int,
@@ -134,6 +135,27 @@ def test_split_is_song_level_disjoint_and_deterministic() -> None:
     assert split_songs(100, seed=8) != (train, val, test)
     small = split_songs(3, seed=0)
     assert sorted(sum(small, [])) == [0, 1, 2] and all(len(part) == 1 for part in small)
+
+
+def test_forced_test_songs_fill_the_test_share_first() -> None:
+    plain = split_songs(100, seed=7)
+    train, val, test = split_songs(100, seed=7, test_first=[3, 50, 99])
+    assert {3, 50, 99} <= set(test) and len(test) == 10 and len(val) == 10
+    assert sorted(train + val + test) == list(range(100))
+    assert split_songs(100, seed=7, test_first=[]) == plain
+    many = list(range(30))  # more forced songs than the test share: all of them are test songs
+    train, val, test = split_songs(100, seed=7, test_first=many)
+    assert test == many and len(val) == 10 and len(train) == 60
+    with pytest.raises(ValueError, match="indices 0..99"):
+        split_songs(100, seed=7, test_first=[100])
+
+
+def test_a_song_equal_to_a_test_song_is_moved_out_of_training() -> None:
+    songs = [["60", "_"], ["62", "_"], ["60", "_"], ["64", "r"], ["62", "_"]]
+    train, val, test = keep_test_songs_out(songs, [0, 1], [3], [2])
+    assert (train, val, test) == ([1], [3], [0, 2])
+    assert keep_test_songs_out(songs, [0, 3], [4], [1]) == ([0, 3], [], [1, 4])
+    assert keep_test_songs_out(songs, [3], [0], [1]) == ([3], [0], [1])
 
 
 def test_split_needs_three_songs() -> None:
