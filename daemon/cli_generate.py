@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from antiphon.cli_support import fail, user_errors
+from antiphon.cli_support import user_errors
 from antiphon.engine.events import DEFAULT_ONSET_TOP_P, DEFAULT_TOP_P
 
 # -- generate -----------------------------------------------------------------------------------------------
@@ -47,6 +47,9 @@ def generate(
     bpm: Annotated[Optional[float], typer.Option(help="Tempo of the written files [default: 120].")] = None,
     model: Annotated[Optional[Path], typer.Option(
         help="Model artifact folder (default: the bundled model, engine/bundled/).")] = None,
+    style: Annotated[Optional[str], typer.Option(
+        help="A bundled style (see `antiphon styles`), or auto: the style whose model finds the seed likeliest "
+             "(default: erk).")] = None,
     mode: Annotated[Optional[str], typer.Option(help="Predictor: 'stateful' or 'window' (the report's).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="MIDI file to write (seed + continuation).")] = Path(
         "generated.mid"),
@@ -63,41 +66,57 @@ def generate(
     import numpy as np
 
     from antiphon.engine.events import DEFAULT_BPM
-    from antiphon.engine.keyfind import key_name, notes_to_model_key
+    from antiphon.engine.keyfind import fold_into_vocab, key_name, notes_to_model_key
     from antiphon.engine.melody import decode_symbols, transpose_symbols
+    from antiphon.engine.meter import bar_positions, meter_from_signature
     from antiphon.engine.midifile import read_midi_notes, write_midi
-    from antiphon.engine.model import DEFAULT_MODE, LstmModel, bundled_model_path
+    from antiphon.engine.model import DEFAULT_MODE, LstmModel
     from antiphon.engine.sampler import DEFAULT_WEIGHTS, EntropySampler, SamplerConfig, parse_seed
     from antiphon.engine.sampler import generate as generate_symbols
+    from antiphon.engine.styles import likeliest, model_folders, score_call
 
     if seed and seed_file:
         raise typer.BadParameter("give --seed or --seed-file, not both")
     if steps < 0:
         raise typer.BadParameter(f"--steps must be >= 0, got {steps}")
-    if model is None:
-        model = bundled_model_path()
-        if model is None:
-            raise fail("no --model given and no bundled model in engine/bundled/; train one with "
-                       "`antiphon train` and pass --model DIR")
     weights = {**DEFAULT_WEIGHTS, **_parse_weights(weight or [])}
     bpm = DEFAULT_BPM if bpm is None else bpm
     if not bpm > 0:
         raise typer.BadParameter(f"--bpm must be positive, got {bpm}")
     with user_errors():
-        lstm = LstmModel.load(model)
+        models = {name: LstmModel.load(folder)
+                  for name, folder in model_folders(None if model is None else str(model), style).items()}
         config = SamplerConfig(temperature=temperature, adaptive=not fixed_temperature, weights=weights,
                                top_p=top_p, onset_top_p=onset_top_p)
+
+        def seed_for(lstm: LstmModel) -> tuple[list[str], int, str]:
+            """The seed in this model's key, the semitones it was moved by and its key's name."""
+            if seed_file is None:
+                return parse_seed(seed), 0, ""
+            symbols, moved, key = notes_to_model_key(
+                read_midi_notes(seed_file, steps_per_quarter=lstm.steps_per_quarter), lstm.vocab)
+            return symbols, moved, key_name(*key)
+
+        name, lstm = next(iter(models.items()))
+        if len(models) > 1:
+            if not seed and seed_file is None:
+                raise ValueError("--style auto chooses by the seed: give --seed or --seed-file")
+            costs = {}
+            for candidate, other in models.items():
+                symbols = fold_into_vocab(seed_for(other)[0], other.vocab)
+                scorer = other.predictor(mode or DEFAULT_MODE)
+                scorer.prime(other.song_start())
+                positions = bar_positions(meter_from_signature(meter, other.steps_per_quarter, pickup),
+                                          len(symbols) + 1).tolist()[1:]
+                costs[candidate] = score_call(scorer, other.vocab.encode(symbols), positions)
+            name = likeliest(costs)
+            lstm = models[name]
+            typer.echo(f"style {name} (seed bits: " + ", ".join(f"{k} {v:.1f}" for k, v in costs.items()) + ")")
         sampler = EntropySampler(lstm.vocab, config, np.random.default_rng(random_seed))
         predictor = lstm.predictor(mode or DEFAULT_MODE)
-        semitones = 0
-        if seed_file is not None:
-            seed_symbols, semitones, key = notes_to_model_key(
-                read_midi_notes(seed_file, steps_per_quarter=lstm.steps_per_quarter), lstm.vocab)
-            typer.echo(f"seed key {key_name(*key)}, transposed {semitones:+d} semitones into the model's key")
-        else:
-            seed_symbols = parse_seed(seed)
-        from antiphon.engine.meter import meter_from_signature
-
+        seed_symbols, semitones, seed_key = seed_for(lstm)
+        if seed_key:
+            typer.echo(f"seed key {seed_key}, transposed {semitones:+d} semitones into the model's key")
         segments = meter_from_signature(meter, lstm.steps_per_quarter, pickup)
         continuation = generate_symbols(predictor, sampler, seed_symbols, steps, segments)
         melody = transpose_symbols(seed_symbols + continuation, -semitones)

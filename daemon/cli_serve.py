@@ -23,6 +23,9 @@ def _serve_config(config_file: Optional[Path], **values):
 
 def serve(
     model: Annotated[Optional[str], typer.Option(help="Model artifact folder (default: the bundled model).")] = None,
+    style: Annotated[Optional[str], typer.Option(
+        help="A bundled style (see `antiphon styles`), or auto: each call is answered in the style whose model "
+             "finds it likeliest (default: erk).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with any of these options (CLI wins).")] = None,
     input: Annotated[Optional[str], typer.Option(help="Input port: case-insensitive part of its name.")] = None,
     output: Annotated[Optional[str], typer.Option(help="Output port: case-insensitive part of its name.")] = None,
@@ -90,7 +93,8 @@ def serve(
     import time
 
     started = time.monotonic()
-    cfg = _serve_config(config, model=model, input=input, output=output, virtual=virtual, backend=backend, bpm=bpm,
+    cfg = _serve_config(config, model=model, style=style, input=input, output=output, virtual=virtual, backend=backend,
+                        bpm=bpm,
                         tempo=tempo, meter=meter, metronome=metronome, metronome_cc=metronome_cc,
                         click_notes=click_notes, click_velocities=click_velocities, count_in=count_in,
                         phrase_end_beats=phrase_end_beats,
@@ -113,6 +117,9 @@ def respond(
     call: Annotated[Path, typer.Argument(help="MIDI file holding the call (one or more phrases).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="MIDI file to write.")] = Path("response.mid"),
     model: Annotated[Optional[str], typer.Option(help="Model artifact folder (default: the bundled model).")] = None,
+    style: Annotated[Optional[str], typer.Option(
+        help="A bundled style (see `antiphon styles`), or auto: each call is answered in the style whose model "
+             "finds it likeliest (default: erk).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with serve options (CLI wins).")] = None,
     bpm: Annotated[Optional[float], typer.Option(
         help="Starting tempo guess (follow); the grid tempo (fixed; default: the file's tempo, else 120).")] = None,
@@ -136,22 +143,22 @@ def respond(
     call_program: Annotated[Optional[int], typer.Option(help=CALL_PROGRAM_HELP)] = None,
 ) -> None:
     """Answer the phrases of a MIDI file offline: the live session logic on a simulated clock, no ports."""
-    cfg = _serve_config(config, model=model, bpm=bpm, tempo=tempo, phrase_end_beats=phrase_end_beats,
+    cfg = _serve_config(config, model=model, style=style, bpm=bpm, tempo=tempo, phrase_end_beats=phrase_end_beats,
                         phrase_end_steps=phrase_end_steps,
                         response_bars=response_bars, temperature=temperature, top_p=top_p, onset_top_p=onset_top_p,
                         mode=mode,
                         random_seed=random_seed, log_level=log_level, soundfont=soundfont, program=program,
                         call_program=call_program)
     setup_logging(cfg.log_level)
-    from antiphon.daemon.live import resolve_model
-    from antiphon.daemon.offline import respond_file
-    from antiphon.engine.model import LstmModel
+    from antiphon.daemon.offline import load_responder, respond_file
 
     with user_errors():
-        result = respond_file(call, out, LstmModel.load(resolve_model(cfg.model)), cfg, with_call=with_call,
+        result = respond_file(call, out, load_responder(cfg), cfg, with_call=with_call,
                               bpm_from_file=bpm is None)
     for ex in result.exchanges:
-        typer.echo(f"call {ex['call_steps']} steps in {ex['key']}, heard at {ex['bpm']:.1f} bpm in {ex['meter']} -> "
+        chosen = f" ({ex['style']} style)" if cfg.style == "auto" else ""
+        typer.echo(f"call {ex['call_steps']} steps in {ex['key']}{chosen}, heard at {ex['bpm']:.1f} bpm in "
+                   f"{ex['meter']} -> "
                    f"response {ex['response_steps']} steps, {ex['response_notes']} notes"
                    f"{', on the bar line' if ex['on_bar_line'] else ''}")
     typer.echo(f"{len(result.exchanges)} response(s) -> {out}")

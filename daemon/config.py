@@ -30,6 +30,7 @@ class ServeConfig:
     """Everything ``antiphon serve`` (and ``respond``) needs. Channels are 1..16 as musicians count them."""
 
     model: str | None = None
+    style: str | None = None  # a bundled style (engine/styles.py), "auto" (per call); None: the default style
     input: str | None = None
     output: str | None = None
     virtual: bool = False
@@ -71,6 +72,8 @@ class ServeConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             _check_type(f.name, getattr(self, f.name), f.type)
+        if self.model is not None and self.style is not None:
+            raise ValueError("give model or style, not both")
         if not (math.isfinite(self.bpm) and MIN_BPM <= self.bpm <= MAX_BPM):
             raise ValueError(f"bpm must be {MIN_BPM:g}..{MAX_BPM:g}, got {self.bpm!r}")
         if self.input_channel is not None and not 1 <= self.input_channel <= MIDI_CHANNELS:
@@ -172,6 +175,9 @@ def build_config(config_file: str | Path | None = None, **cli_values: Any) -> Se
     """
     values: dict[str, Any] = load_toml(config_file) if config_file is not None else {}
     known = {f.name for f in fields(ServeConfig)}
+    for chosen, other in (("model", "style"), ("style", "model")):  # --model on the command line beats a TOML style
+        if cli_values.get(chosen) is not None and cli_values.get(other) is None:
+            values.pop(other, None)
     for name, value in cli_values.items():
         if name not in known:
             raise ValueError(f"unknown option {name!r}")

@@ -18,7 +18,7 @@ from antiphon.daemon.config import ServeConfig
 from antiphon.daemon.jackports import StampedSession, ahead_clock, jack_reopeners, open_live_ports, pulse_sender
 from antiphon.daemon.loop import SPIN_S, QueueSource, run_loop
 from antiphon.daemon.notify import Notifier
-from antiphon.daemon.offline import make_sampler
+from antiphon.daemon.offline import load_responder
 from antiphon.daemon.phrase import Call
 from antiphon.daemon.ports import InputQueue, use_backend
 from antiphon.daemon.reconnect import InputHolder, PortWatcher, SwitchableOutput
@@ -26,7 +26,6 @@ from antiphon.daemon.recorder import SessionRecorder, recover
 from antiphon.daemon.response import Responder
 from antiphon.daemon.session import Session
 from antiphon.engine.events import Note
-from antiphon.engine.model import LstmModel, bundled_model_path
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +72,6 @@ def set_realtime(priority: int | None) -> None:
         log.warning("cannot use real-time priority %d (%s); running at normal priority", priority, err)
 
 
-def resolve_model(model: str | None) -> Path:
-    """The model folder to load: the one given, else the bundled one; ``ValueError`` if there is none."""
-    if model is not None:
-        return Path(model).expanduser()
-    bundled = bundled_model_path()
-    if bundled is None:
-        raise ValueError("no model given and no bundled model in engine/bundled/; pass --model DIR "
-                         "(an artifact folder written by `antiphon train`)")
-    return bundled
-
-
 def warm_up(responder: Responder) -> None:
     """Run one response through the model and sampler (first calls allocate and fill caches)."""
     response = responder.respond(WARMUP_CALL, WARMUP_STEPS)
@@ -120,9 +108,9 @@ def serve(config: ServeConfig, started: float | None = None) -> int:
 
 def _serve(config: ServeConfig, started: float, stop: threading.Event) -> int:
     notifier = Notifier()
-    model = LstmModel.load(resolve_model(config.model))
+    responder = load_responder(config)
+    model = responder.model
     backend = use_backend(config.backend)
-    responder = Responder(model, make_sampler(model, config), config.mode)
     warm_up(responder)
     recorder = None
     if config.record is not None:
@@ -152,7 +140,7 @@ def _serve(config: ServeConfig, started: float, stop: threading.Event) -> int:
         set_realtime(config.realtime_priority)
         log.info("ready in %.2f s: %s backend, input %r, output %r, %.1f bpm, %s model %s",
                  time.monotonic() - started, backend, in_port.port.name, out_port.name, config.bpm, config.mode,
-                 model.config.get("name", resolve_model(config.model).name))
+                 "+".join(voice.name for voice in responder.voices))
         notifier.ready(f"listening on {in_port.port.name}")
         session.begin(clock.now() + COUNT_IN_LEAD_S)  # a count-in or the click starts on a downbeat
 

@@ -15,10 +15,12 @@ from antiphon.daemon.config import ServeConfig
 from antiphon.daemon.loop import Event, ScriptedSource, run_loop
 from antiphon.daemon.phrase import MAX_CALL_STEPS
 from antiphon.daemon.recorder import write_session_midi
+from antiphon.daemon.response import Responder
 from antiphon.daemon.session import CALL_TRACK, RESPONSE_TRACK, Session
 from antiphon.engine.midifile import open_midi, tempo_to_bpm
 from antiphon.engine.model import LstmModel
 from antiphon.engine.sampler import EntropySampler, SamplerConfig
+from antiphon.engine.styles import model_folders
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +62,24 @@ def make_sampler(model: LstmModel, config: ServeConfig) -> EntropySampler:
                           np.random.default_rng(config.random_seed))
 
 
-def respond_events(events: list[Event], model: LstmModel, config: ServeConfig) -> OfflineResult:
-    """Play ``events`` into a session on simulated time until every call is answered; return what came out."""
-    from antiphon.daemon.response import Responder
+def load_responder(config: ServeConfig) -> Responder:
+    """The responder for ``config``: its ``--model``, its ``--style``, every style (``auto``) or the default."""
+    responder = None
+    for name, folder in model_folders(config.model, config.style).items():
+        model = LstmModel.load(folder)
+        if responder is None:
+            responder = Responder(model, make_sampler(model, config), config.mode, name)
+        else:
+            responder.add_style(name, model, make_sampler(model, config))
+    assert responder is not None
+    return responder
 
+
+def respond_events(events: list[Event], model: LstmModel | Responder, config: ServeConfig) -> OfflineResult:
+    """Play ``events`` into a session on simulated time until every call is answered; return what came out.
+    ``model``: one model, or a responder (``load_responder``: a style, or several)."""
+    responder = model if isinstance(model, Responder) else Responder(model, make_sampler(model, config), config.mode)
+    model = responder.model
     sim = SimulatedTime(0.0)
     clock = StepClock(config.bpm, model.steps_per_quarter, now=sim.now, sleep=sim.sleep, t0=0.0)
     out: list[Event] = []
@@ -77,7 +93,7 @@ def respond_events(events: list[Event], model: LstmModel, config: ServeConfig) -
             heard.append((t, msg))
 
     tempo_map: list = []
-    session = Session(config, Responder(model, make_sampler(model, config), config.mode), clock, send, record,
+    session = Session(config, responder, clock, send, record,
                       on_tempo=lambda t, bpm, signature: tempo_map.append((t, bpm, signature)))
     start = events[0][0] if events else 0.0
     source = ScriptedSource([(t - start + LEAD_IN_S, msg) for t, msg in events], sim)
@@ -93,7 +109,7 @@ def respond_events(events: list[Event], model: LstmModel, config: ServeConfig) -
                          tempo_map=tempo_map)
 
 
-def respond_file(call_path: str | os.PathLike[str], out_path: str | os.PathLike[str], model: LstmModel,
+def respond_file(call_path: str | os.PathLike[str], out_path: str | os.PathLike[str], model: LstmModel | Responder,
                  config: ServeConfig, with_call: bool = False, bpm_from_file: bool = True) -> OfflineResult:
     """Answer the call in ``call_path``; write the response (or call and response on two tracks) to ``out_path``.
 

@@ -13,6 +13,7 @@ from antiphon.engine.melody import encode_notes
 from antiphon.engine.meter import COMMON_TIME, bar_positions
 from antiphon.engine.model import LstmModel, Predictor
 from antiphon.engine.sampler import EntropySampler
+from antiphon.engine.styles import score_call
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +62,26 @@ class Response:
     ``predictor`` must already hold the start padding (see :class:`Responder`); it is primed with the call
     here. The response ends after ``length_steps`` symbols or when the model samples ``/``. ``meter`` gives a
     model with bar-position inputs the position of every step, counted from the call's first note (default:
-    4/4 with the call starting on a downbeat; the response continues the call's bar grid).
+    4/4 with the call starting on a downbeat; the response continues the call's bar grid). ``primed``: the
+    predictor already holds the call (``engine.styles.score_call`` fed it while scoring the call).
     """
 
     def __init__(self, predictor: Predictor, sampler: EntropySampler, plan: ResponsePlan, length_steps: int,
-                 meter: list | None = None):
+                 meter: list | None = None, primed: bool = False, style: str = ""):
         self.predictor = predictor
         self.sampler = sampler
+        self.style = style  # the name of the style (model) answering
         self.plan = plan
         self.length_steps = length_steps
         vocab = predictor.vocab
         self._delimiter = vocab.index(DELIMITER)
         started = time.perf_counter()
         call_steps = len(plan.symbols)
-        self._positions = bar_positions(COMMON_TIME if meter is None else meter,
-                                        call_steps + length_steps + 2).tolist()
-        probs = (predictor.prime(vocab.encode(plan.symbols), self._positions[1:call_steps + 1]) if plan.symbols
-                 else predictor.last_probabilities)
+        self._positions = step_positions(meter, call_steps + length_steps + 2)
+        probs = (predictor.prime(vocab.encode(plan.symbols), self._positions[1:call_steps + 1])
+                 if plan.symbols and not primed else predictor.last_probabilities)
         predictor.mark_own_output()  # the call was the player's; what follows is the model's own
-        self._next: int | None = sampler.sample(probs)
+        self._next: int | None = sampler.sample(probs, sampler.answer_ban(0))
         self.prime_ms = (time.perf_counter() - started) * 1e3
         self.step_ms_max = 0.0
         self.symbols: list[str] = []  # played so far, in the model's key
@@ -113,18 +115,49 @@ class Response:
         index, self._pending = self._pending, None
         if len(self.symbols) < self.length_steps:
             position = self._positions[len(self.plan.symbols) + len(self.symbols)]
-            self._next = self.sampler.sample(self.predictor.feed(index, position))
+            self._next = self.sampler.sample(self.predictor.feed(index, position),
+                                             self.sampler.answer_ban(len(self.symbols)))
         self.step_ms_max = max(self.step_ms_max, (time.perf_counter() - started) * 1e3)
 
 
-class Responder:
-    """Makes responses from one model: keeps a predictor primed with the start padding to clone per call."""
+@dataclass
+class Voice:
+    """One style the responder can answer in: its model, its sampler and a predictor holding the start padding."""
 
-    def __init__(self, model: LstmModel, sampler: EntropySampler, mode: str):
-        self.model = model
-        self.sampler = sampler
-        self._padded = model.predictor(mode)
-        self._padded.prime(model.song_start())
+    name: str
+    model: LstmModel
+    sampler: EntropySampler
+    padded: Predictor
+
+
+class Responder:
+    """Makes responses from one model, or from several styles (``add_style``: each call is answered by the
+    style whose model finds the call likeliest, ``engine.styles``); keeps each predictor primed with the start
+    padding to clone per call."""
+
+    def __init__(self, model: LstmModel, sampler: EntropySampler, mode: str, name: str = "model"):
+        self.mode = mode
+        self.voices: list[Voice] = []
+        self.add_style(name, model, sampler)
+        self.costs: dict[str, float] = {}  # bits per note of the latest call, by style (several styles only)
+
+    def add_style(self, name: str, model: LstmModel, sampler: EntropySampler) -> None:
+        """Another style to choose from for every call."""
+        padded = model.predictor(self.mode)
+        padded.prime(model.song_start())
+        self.voices.append(Voice(name, model, sampler, padded))
+
+    @property
+    def model(self) -> LstmModel:
+        return self.voices[0].model
+
+    @property
+    def sampler(self) -> EntropySampler:
+        return self.voices[0].sampler
+
+    def set_temperature(self, temperature: float) -> None:
+        for voice in self.voices:
+            voice.sampler.config = replace(voice.sampler.config, temperature=temperature)
 
     def respond(self, call: Call, length_steps: int, start_step: int | None = None) -> Response:
         """A response to ``call`` of at most ``length_steps`` steps (raises ``ValueError`` for an unusable call).
@@ -132,15 +165,45 @@ class Responder:
         ``start_step``: where the response starts, in steps from the call's first note (after the silence that
         ended the phrase). The model does not see that silence, but the response keeps its true place in the
         bar: its bar positions restart there. The call's meter is ``call.meter`` (default: 4/4 from its first
-        note).
+        note). With several styles the call is scored by each (about a millisecond per step and style).
         """
-        plan = plan_call(call, self.model)
-        segments = [list(s) for s in call.meter] if call.meter else [[0, 4 * self.model.steps_per_quarter, 0]]
-        meter = segments
-        if start_step is not None:
-            _, bar, position = segments[-1]
-            meter = [*segments, [len(plan.symbols), bar, (position + start_step - segments[-1][0]) % bar]]
-        return Response(self._padded.clone(), self.sampler, plan, length_steps, meter)
+        if len(self.voices) == 1:
+            voice = self.voices[0]
+            plan = plan_call(call, voice.model)
+            return Response(voice.padded.clone(), voice.sampler, plan, length_steps,
+                            response_meter(call, voice.model, len(plan.symbols), start_step), style=voice.name)
+        best: tuple[float, Voice, Predictor, ResponsePlan, list] | None = None
+        costs: dict[str, float] = {}
+        for voice in self.voices:
+            plan = plan_call(call, voice.model)
+            meter = response_meter(call, voice.model, len(plan.symbols), start_step)
+            predictor = voice.padded.clone()
+            positions = step_positions(meter, len(plan.symbols) + 1)[1:]
+            bits = score_call(predictor, voice.model.vocab.encode(plan.symbols), positions)
+            costs[voice.name] = bits / max(1, count_notes(plan.symbols))
+            if best is None or bits < best[0]:
+                best = (bits, voice, predictor, plan, meter)
+        assert best is not None
+        _, voice, predictor, plan, meter = best
+        self.costs = costs
+        log.info("style %s for this call (bits per note: %s)", voice.name,
+                 ", ".join(f"{name} {cost:.2f}" for name, cost in sorted(costs.items(), key=lambda kv: kv[1])))
+        return Response(predictor, voice.sampler, plan, length_steps, meter, primed=True, style=voice.name)
+
+
+def step_positions(meter: list | None, count: int) -> list[int]:
+    """The bar position of each of ``count`` steps (4/4 from step 0 when the meter is unknown)."""
+    return bar_positions(COMMON_TIME if meter is None else meter, count).tolist()
+
+
+def response_meter(call: Call, model: LstmModel, call_steps: int, start_step: int | None) -> list:
+    """The meter segments of the call and its response: the call's own (default 4/4 from its first note), with
+    the response's bar positions restarting at ``start_step`` (its true place after the silence)."""
+    segments = [list(s) for s in call.meter] if call.meter else [[0, 4 * model.steps_per_quarter, 0]]
+    if start_step is None:
+        return segments
+    _, bar, position = segments[-1]
+    return [*segments, [call_steps, bar, (position + start_step - segments[-1][0]) % bar]]
 
 
 def count_notes(symbols: list[str]) -> int:

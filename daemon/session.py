@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import replace
 
 import mido
 
@@ -153,9 +152,8 @@ class Session:
                 self.tempo.start(self.clock.deadline(self.clock.step_after(t)))
             self.metronome.set_enabled(msg.value >= CC_ON)
         elif msg.control == cfg.temperature_cc:
-            sampler = self.responder.sampler
-            sampler.config = replace(sampler.config, temperature=_scale(msg.value, *TEMPERATURE_RANGE))
-            log.info("temperature %.2f", sampler.config.temperature)
+            self.responder.set_temperature(_scale(msg.value, *TEMPERATURE_RANGE))
+            log.info("temperature %.2f", self.responder.sampler.config.temperature)
         elif msg.control == cfg.tempo_cc:
             self.tempo.set_bpm(_scale(msg.value, *TEMPO_CC_RANGE_BPM), at=t)
         elif msg.control == cfg.panic_cc and msg.value >= CC_ON:
@@ -254,7 +252,7 @@ class Session:
                           "start_s": self.clock.deadline(step), "bpm": round(self.clock.bpm, 3),
                           "meter": self.tempo.signature, "on_bar_line": self.tempo.is_downbeat(step),
                           "silence_steps": step - call.anchor_step - call.length_steps,
-                          "prime_ms": round(response.prime_ms, 3)}
+                          "prime_ms": round(response.prime_ms, 3), "style": response.style}
         log.info("call: %d steps, %d notes (%d played), key %s, shift %+d, velocity %d", call.length_steps,
                  len(call.notes), call.played_notes, response.plan.key, response.plan.semitones, self._velocity)
 

@@ -18,6 +18,13 @@ def evaluate(
     corpus: Annotated[Optional[list[str]], typer.Option(
         help="Score these songs instead of the model's test split (files, folders or music21 corpus names; "
              "preprocessed the same way). Repeatable.")] = None,
+    test_of: Annotated[Optional[Path], typer.Option(
+        help="Score the test songs of this other model (e.g. engine/bundled), so two models meet the same songs.")]
+        = None,
+    calls: Annotated[bool, typer.Option(
+        "--calls", help="Judge answers to calls: each test song cut after 2 and 4 bars, the rest its true "
+                        "continuation (bits per event given the call, and answers next to the real ones).")]
+        = False,
     dataset: Annotated[Optional[Path], typer.Option(
         help="The dataset folder the model was trained on (default: the one its config.json names).")] = None,
     samples: Annotated[int, typer.Option(
@@ -44,8 +51,16 @@ def evaluate(
     if model is None:
         raise fail("no --model given and no bundled model in engine/bundled/")
     with user_errors():
-        report = run_evaluate(model, dataset=dataset, corpus=corpus, samples=samples, seed=seed,
-                              mode=mode or DEFAULT_MODE, log=lambda line: typer.echo(line, err=True))
+        report = run_evaluate(model, dataset=dataset, corpus=corpus, test_of=test_of, samples=samples, seed=seed,
+                              mode=mode or DEFAULT_MODE, calls=calls, log=lambda line: typer.echo(line, err=True))
+    if calls:
+        from antiphon.training.calls import format_calls
+
+        if json_file is not None:
+            json_file.write_text(json.dumps(json_safe(report), indent=1) + "\n", encoding="utf-8")
+        typer.echo(format_calls(report["calls"]))
+        typer.echo(json.dumps(json_safe(report)))
+        return
     command = "antiphon " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     written = write_outputs(report, json_path=json_file and str(json_file),
                             markdown_path=markdown and str(markdown),

@@ -79,8 +79,9 @@ def test_songs_of(model_dir: str | os.PathLike[str], dataset: str | os.PathLike[
 
 
 def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
-                corpus: Sequence[str] | None = None) -> Corpus:
-    """Train/validation songs from the model's dataset; test = its test songs, or ``corpus`` preprocessed."""
+                corpus: Sequence[str] | None = None, test_of: str | os.PathLike[str] | None = None) -> Corpus:
+    """Train/validation songs from the model's dataset; test = its test songs, ``corpus`` preprocessed, or the
+    test songs of another model (``test_of``: so that two models are scored on the same songs)."""
     folder = find_dataset(model.config, dataset)
     data = load_dataset(folder)
     if data.vocab != model.vocab:
@@ -90,6 +91,16 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
     validation = [data.songs[i] for i in val_idx]
     entries = data.manifest.get("songs") or [{}] * len(data.songs)
     train_meters = [entries[i].get("meter") or None for i in train_idx]
+    if corpus and test_of:
+        raise ValueError("give --corpus or --test-of, not both")
+    if test_of:
+        other_model = LstmModel.load(test_of)
+        other = load_dataset(find_dataset(other_model.config))
+        other_entries = other.manifest.get("songs") or [{}] * len(other.songs)
+        picked = model_split(other_model.config, len(other.songs))[2]
+        return _folded(model, [other.songs[i] for i in picked], [other_entries[i] for i in picked],
+                       Corpus(train, validation, [], data.vocab, f"the test songs of {test_of}",
+                              train_meters=train_meters))
     if not corpus:
         test = [data.songs[i] for i in test_idx]
         return Corpus(train, validation, test, data.vocab, f"{folder} (test split)", train_meters=train_meters,
@@ -104,8 +115,14 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
         other = load_dataset(tmp)
         songs = other.songs
         other_entries = other.manifest.get("songs") or [{}] * len(songs)
+    return _folded(model, songs, other_entries, Corpus(train, validation, [], data.vocab, ", ".join(corpus),
+                                                       train_meters=train_meters))
+
+
+def _folded(model: LstmModel, songs: list[list[str]], entries: list[dict], corpus: Corpus) -> Corpus:
+    """``corpus`` with ``songs`` as its test songs, folded into the model's vocabulary (unfit ones skipped)."""
     test, folded, test_meters = [], 0, []
-    for song, entry in zip(songs, other_entries, strict=True):
+    for song, entry in zip(songs, entries, strict=True):
         try:
             kept = fold_into_vocab(song, model.vocab)  # pitches the model never saw, moved by octaves
         except ValueError:
@@ -114,7 +131,6 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
         test.append(kept)
         test_meters.append(entry.get("meter") or None)
     if not test:
-        raise ValueError(f"no song of {list(corpus)} could be scored (none kept, or none fits the "
-                         "vocabulary)")
-    return Corpus(train, validation, test, data.vocab, ", ".join(corpus), skipped=len(songs) - len(test),
-                  folded=folded, train_meters=train_meters, test_meters=test_meters)
+        raise ValueError(f"no song of {corpus.source} could be scored (none kept, or none fits the vocabulary)")
+    corpus.test, corpus.test_meters, corpus.skipped, corpus.folded = test, test_meters, len(songs) - len(test), folded
+    return corpus

@@ -191,22 +191,34 @@ def likelihood(model: LstmModel, corpus: Corpus, *, mode: str = DEFAULT_MODE, se
 
 
 def evaluate(model_dir: str | os.PathLike[str], *, dataset: str | os.PathLike[str] | None = None,
-             corpus: Sequence[str] | None = None, samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED,
-             mode: str = DEFAULT_MODE, max_steps: int | None = None,
+             corpus: Sequence[str] | None = None, test_of: str | os.PathLike[str] | None = None,
+             samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED, mode: str = DEFAULT_MODE,
+             max_steps: int | None = None, calls: bool = False,
              log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """The full report (a JSON-ready dict): likelihood and, with ``samples`` > 0, generation quality."""
+    """The full report (a JSON-ready dict): likelihood and, with ``samples`` > 0, generation quality; with
+    ``calls``, answers to calls cut from the test songs instead (``training.calls``)."""
     if samples < 0:
         raise ValueError(f"samples must be >= 0, got {samples}")
     model = LstmModel.load(model_dir)
-    data = load_corpus(model, dataset, corpus)
+    data = load_corpus(model, dataset, corpus, test_of)
     log(f"{len(data.train)} training, {len(data.validation)} validation, {len(data.test)} test songs "
         f"from {data.source}")
-    section, idyom = likelihood(model, data, mode=mode, seed=seed, log=log)
     report: dict[str, Any] = {
         "model": str(model_dir), "test_source": data.source, "skipped_test_songs": data.skipped,
         "octave_folded_test_songs": data.folded,
-        "songs": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
-        "likelihood": section}
+        "songs": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)}}
+    if calls:
+        from antiphon.training.calls import evaluate_calls
+
+        pitches = [s for s in data.vocab.symbols if is_pitch_symbol(s)]
+        idyom, _ = tune_idyom(data.train, data.validation,
+                              event_alphabet(data.train + data.validation + data.test, pitches))
+        log(f"IDyOM-style baseline: {idyom.params}, {idyom.combination} bias {idyom.bias}")
+        report["calls"] = evaluate_calls(model, data.test, data.test_meters or [None] * len(data.test), idyom,
+                                         seed=seed, mode=mode, log=log)
+        return report
+    section, idyom = likelihood(model, data, mode=mode, seed=seed, log=log)
+    report["likelihood"] = section
     if samples:
         from antiphon.training.quality import generation_quality
 

@@ -80,14 +80,17 @@ def test_barge_in_stops_the_response_and_the_new_call_is_answered(daemon_model):
     assert not unmatched_note_ons(result.response)
 
 
-def test_response_ends_early_when_the_model_ends_the_song(tmp_path):
-    # The same kind of model, but one that nearly always says "/": its answer ends at once.
+def test_an_answer_plays_its_whole_length_even_when_the_model_would_end_the_song(tmp_path):
+    # The same kind of model, but one that nearly always says "/": the answer still starts with a note on its
+    # first step and runs its whole length (the sampler's answer shape, engine/sampler.py).
     loaded = load_artifact(make_daemon_artifact(tmp_path / "ender"))
     loaded.weights["dense/bias"][loaded.vocab.index("/")] = 12.0
     ender = LstmModel.from_artifact(loaded)
     result = respond_events(phrase_events(EB_MAJOR_CALL), ender, CONFIG)
-    assert result.exchanges[0]["response_steps"] < 32
-    assert not _ons(result.response)
+    [exchange] = result.exchanges
+    assert exchange["response_steps"] == 32 and exchange["response_notes"] >= 1
+    first = min(t for t, m in _ons(result.response))
+    assert first == pytest.approx(exchange["start_s"], abs=1e-6)
 
 
 def test_input_channel_filter_and_passthrough(daemon_model):

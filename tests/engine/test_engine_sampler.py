@@ -122,6 +122,21 @@ def test_sampling_is_reproducible_with_a_seed():
     assert run_a != [c.sample(p) for _ in range(200)]
 
 
+def test_an_answer_starts_with_a_note_and_does_not_end_early():
+    p = np.full(V, 1e-6)
+    p[VOCAB.index(DELIMITER)], p[VOCAB.index(REST)], p[VOCAB.index("_")] = 0.5, 0.3, 0.2
+    shaped = _sampler(seed=3)
+    first = [VOCAB.symbol(shaped.sample(p, shaped.answer_ban(0))) for _ in range(50)]
+    later = [VOCAB.symbol(shaped.sample(p, shaped.answer_ban(5))) for _ in range(50)]
+    assert all(s not in (DELIMITER, REST, "_") for s in first)
+    assert DELIMITER not in later and REST in later and "_" in later
+    free = _sampler(seed=3, answer_note_first=False, answer_full_length=False)
+    assert DELIMITER in [VOCAB.symbol(free.sample(p, free.answer_ban(0))) for _ in range(50)]
+    only_end = np.zeros(V)
+    only_end[VOCAB.index(DELIMITER)] = 1.0  # a ban never leaves nothing to draw
+    assert VOCAB.symbol(shaped.sample(only_end, shaped.answer_ban(5))) == DELIMITER
+
+
 def test_zeros_and_tiny_probabilities_never_give_nan():
     cases = [np.eye(V)[4], np.r_[1.0, np.full(V - 1, 1e-300)], np.r_[1e-320, 1e-320, np.zeros(V - 2)],
              np.r_[np.zeros(V - 1), 5e-324]]

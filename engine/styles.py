@@ -1,0 +1,93 @@
+"""Bundled style models: a style's name -> its artifact folder and figures, and the style a call sounds like.
+
+A style is a model artifact folder that ships with the package: ``erk`` is the original default model
+(``engine/bundled``), the others live in ``engine/styles/NAME``. ``auto`` is not a folder: it loads every
+style and, for each call, answers with the style whose model finds the call likeliest (fewest bits).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from antiphon.engine.model import BUNDLED_MODEL_DIR
+from antiphon.engine.predictor import Predictor
+
+STYLES_DIR = Path(__file__).resolve().parent / "styles"
+ORIGINAL_STYLE = "erk"  # the first round's model, kept in engine/bundled
+AUTO = "auto"
+DEFAULT_STYLE = ORIGINAL_STYLE
+EVALUATION_FILE = "evaluation.json"
+PROBABILITY_FLOOR = 1e-12  # a symbol the model gives no chance costs log2(1e12) ~ 40 bits, not infinity
+
+
+def style_folders() -> dict[str, Path]:
+    """Every bundled style's artifact folder, by name (sorted; only folders holding a model)."""
+    found = {ORIGINAL_STYLE: BUNDLED_MODEL_DIR} if (BUNDLED_MODEL_DIR / "config.json").is_file() else {}
+    if STYLES_DIR.is_dir():
+        found.update({p.name: p for p in STYLES_DIR.iterdir() if (p / "config.json").is_file()})
+    return dict(sorted(found.items()))
+
+
+def style_path(name: str) -> Path:
+    """The artifact folder of style ``name``; ``ValueError`` naming the known styles for any other name."""
+    folders = style_folders()
+    if name not in folders:
+        known = ", ".join([*folders, AUTO]) or "none are installed"
+        raise ValueError(f"unknown style {name!r}; known styles: {known}")
+    return folders[name]
+
+
+def model_folders(model: str | None, style: str | None) -> dict[str, Path]:
+    """The model folders a session answers from: ``--model DIR``, one style, every style (``auto``), or
+    the default style. Giving both a model and a style is an error."""
+    if model is not None and style is not None:
+        raise ValueError("give --model or --style, not both")
+    if model is not None:
+        path = Path(model).expanduser()
+        return {path.name: path}
+    name = style or DEFAULT_STYLE
+    if name == AUTO:
+        folders = style_folders()
+        if len(folders) < 2:
+            raise ValueError(f"--style auto needs at least two bundled styles; installed: {', '.join(folders)}")
+        return folders
+    return {name: style_path(name)}
+
+
+def style_summary(name: str) -> dict:
+    """What ``antiphon styles`` shows: the corpus, the song counts and the test figures of one style."""
+    folder = style_path(name)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    corpus = config.get("corpus") or {}
+    split = config.get("split") or {}
+    summary = {"name": name, "folder": str(folder), "corpus": ", ".join(corpus.get("inputs") or []),
+               "songs": corpus.get("songs"), "train_songs": len(split.get("train") or []),
+               "test_songs": len(split.get("test") or []), "bits_per_event": None, "baseline_bits_per_event": None}
+    report = folder / EVALUATION_FILE
+    if report.is_file():
+        likelihood = json.loads(report.read_text(encoding="utf-8")).get("likelihood") or {}
+        summary["bits_per_event"] = (likelihood.get("lstm") or {}).get("bits_per_event")
+        summary["baseline_bits_per_event"] = (likelihood.get("idyom") or {}).get("bits_per_event")
+    return summary
+
+
+def score_call(predictor: Predictor, indices: Sequence[int], positions: Sequence[int | None]) -> float:
+    """Feed a call into ``predictor`` (which holds the start padding) and return its cost in bits: the sum of
+    -log2 p(symbol | what came before). Afterwards the predictor is primed with the call, as ``prime`` leaves it."""
+    probs = predictor.last_probabilities
+    if probs is None:
+        raise ValueError("score_call needs a predictor that holds the start padding")
+    bits = 0.0
+    for index, position in zip(indices, positions, strict=True):
+        bits -= math.log2(max(float(probs[index]), PROBABILITY_FLOOR))
+        probs = predictor.feed(index, position)
+    return bits
+
+
+def likeliest(costs: dict[str, float]) -> str:
+    """The style with the fewest bits (ties: the first in name order)."""
+    return min(sorted(costs), key=lambda name: (costs[name], name))
+
