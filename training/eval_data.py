@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +30,14 @@ class Corpus:
     test_meters: list | None = None
 
 
-def find_dataset(config: dict, override: str | os.PathLike[str] | None = None) -> Path:
-    """The dataset folder a model was trained on (``--dataset`` wins); checks its hash when recorded."""
+def find_dataset(config: dict, override: str | os.PathLike[str] | None = None,
+                 log: Callable[[str], None] = lambda _: None) -> Path:
+    """The dataset folder a model was trained on (``--dataset`` wins); checks its hash when recorded.
+
+    When the folder the model names is missing (a bundled model on a fresh machine), its corpus is preprocessed
+    again, once, into the user's cache folder (``$XDG_CACHE_HOME/antiphon/datasets``); the hash check shows
+    it is the same dataset.
+    """
     info = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
     candidates = [Path(override)] if override else []
     if not override and info.get("path"):
@@ -39,6 +45,8 @@ def find_dataset(config: dict, override: str | os.PathLike[str] | None = None) -
     if not candidates:
         raise ValueError("the model's config.json names no dataset; pass --dataset DIR")
     folder = candidates[0]
+    if not (folder / DATASET_FILE).is_file() and not override:
+        folder = prepared_dataset(config, log)
     if not (folder / DATASET_FILE).is_file():
         raise ValueError(f"dataset folder {folder} not found or incomplete; pass --dataset DIR "
                          "(the folder `antiphon preprocess` wrote for this model)")
@@ -50,6 +58,33 @@ def find_dataset(config: dict, override: str | os.PathLike[str] | None = None) -
         if actual != expected:
             raise ValueError(f"{folder / DATASET_FILE} is not the dataset this model was trained on "
                              f"(sha256 {actual[:12]}..., config says {expected[:12]}...)")
+    return folder
+
+
+def cache_home() -> Path:
+    """The user's cache folder for Antiphon (``$XDG_CACHE_HOME/antiphon``, else ``~/.cache/antiphon``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "antiphon"
+
+
+def prepared_dataset(config: dict, log: Callable[[str], None] = lambda _: None) -> Path:
+    """The model's dataset, rebuilt from the corpus its config names into the cache folder on first use."""
+    info = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
+    inputs = (config.get("corpus") or {}).get("inputs") if isinstance(config.get("corpus"), dict) else None
+    if not inputs or not info.get("dataset_sha256"):
+        raise ValueError(f"dataset folder {info.get('path')} not found, and the model's config names no corpus "
+                         "to rebuild it from; pass --dataset DIR")
+    folder = cache_home() / "datasets" / str(info["dataset_sha256"])[:16]
+    if (folder / DATASET_FILE).is_file():
+        return folder
+    from antiphon.training.corpus import Settings
+    from antiphon.training.preprocess import preprocess
+
+    log(f"dataset {info.get('path')} not found: preparing it from {', '.join(inputs)} in {folder} (first use)")
+    durations = tuple(config.get("accepted_durations") or Settings().accepted_durations)
+    partial = folder.with_name(folder.name + ".partial")
+    preprocess(list(inputs), partial, settings=Settings(accepted_durations=durations),
+               sequence_length=int(config.get("sequence_length") or 64), progress_bar=True)
+    partial.replace(folder)
     return folder
 
 
@@ -79,10 +114,11 @@ def test_songs_of(model_dir: str | os.PathLike[str], dataset: str | os.PathLike[
 
 
 def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
-                corpus: Sequence[str] | None = None, test_of: str | os.PathLike[str] | None = None) -> Corpus:
+                corpus: Sequence[str] | None = None, test_of: str | os.PathLike[str] | None = None,
+                log: Callable[[str], None] = lambda _: None) -> Corpus:
     """Train/validation songs from the model's dataset; test = its test songs, ``corpus`` preprocessed, or the
     test songs of another model (``test_of``: so that two models are scored on the same songs)."""
-    folder = find_dataset(model.config, dataset)
+    folder = find_dataset(model.config, dataset, log)
     data = load_dataset(folder)
     if data.vocab != model.vocab:
         raise ValueError(f"dataset {folder} has a different vocabulary from the model")
@@ -95,7 +131,7 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
         raise ValueError("give --corpus or --test-of, not both")
     if test_of:
         other_model = LstmModel.load(test_of)
-        other = load_dataset(find_dataset(other_model.config))
+        other = load_dataset(find_dataset(other_model.config, log=log))
         other_entries = other.manifest.get("songs") or [{}] * len(other.songs)
         picked = model_split(other_model.config, len(other.songs))[2]
         return _folded(model, [other.songs[i] for i in picked], [other_entries[i] for i in picked],

@@ -200,7 +200,7 @@ def evaluate(model_dir: str | os.PathLike[str], *, dataset: str | os.PathLike[st
     if samples < 0:
         raise ValueError(f"samples must be >= 0, got {samples}")
     model = LstmModel.load(model_dir)
-    data = load_corpus(model, dataset, corpus, test_of)
+    data = load_corpus(model, dataset, corpus, test_of, log)
     log(f"{len(data.train)} training, {len(data.validation)} validation, {len(data.test)} test songs "
         f"from {data.source}")
     report: dict[str, Any] = {
