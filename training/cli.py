@@ -109,7 +109,7 @@ def train(
         hidden=True, help="Split the CPU into N logical devices (to try mirrored without GPUs); "
                           "also $ANTIPHON_CPU_DEVICES.")] = None,
     positions: Annotated[bool, typer.Option(help="Feed each step's bar position as extra inputs (song recipe, "
-                                                 "memory input; needs meters in the dataset).")] = True,
+                                                 "either input; needs meters in the dataset).")] = True,
     song_cache: Annotated[bool, typer.Option("--song-cache/--no-song-cache",
                                              help="Tune the engine's neural song cache on validation.")] = True,
     event_model: Annotated[bool, typer.Option("--event-model/--no-event-model",

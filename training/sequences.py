@@ -169,13 +169,21 @@ def song_batch(int_songs: Sequence[np.ndarray], sequence_length: int, delimiter_
             song_positions = None if positions is None else positions[row]
             if song_positions is None:
                 continue
-            n = len(song)
-            next_positions = np.asarray(song_positions[1:n + 1])  # (n,): step k + 1 for input symbol k
-            known = (next_positions >= 0) & (next_positions < position_features)
+            next_positions = input_positions(song_positions, len(song), position_features)
+            known = next_positions >= 0
             columns = sequence_length + np.flatnonzero(known)
             features[row, columns, next_positions[known]] = 1.0
         x = np.concatenate([x, features], axis=-1)
     return x, targets, weights
+
+
+def input_positions(song_positions: np.ndarray | None, n: int, position_features: int) -> np.ndarray:
+    """The bar position each of a song's ``n`` input symbols carries: symbol k carries step k + 1's (the step it
+    predicts), from ``song_positions`` (steps 0..n); -1 where unknown or beyond ``position_features``."""
+    if song_positions is None:
+        return np.full(n, -1, dtype=np.int32)
+    out = np.asarray(song_positions[1:n + 1], dtype=np.int32)
+    return np.where((out >= 0) & (out < position_features), out, -1).astype(np.int32)
 
 
 class SongPlan:

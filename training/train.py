@@ -188,7 +188,7 @@ def load_training_data(folder: Path, dataset: Dataset, settings: TrainSettings, 
     delimiter = vocab.index("/")
     entries = dataset.manifest.get("songs") or [{}] * len(songs)
     meters = [entry.get("meter") or None for entry in entries]
-    use_positions = settings.positions and recipe == "song" and settings.input_pipeline == "memory" and any(meters)
+    use_positions = settings.positions and recipe == "song" and any(meters)
     data = TrainingData(folder=folder, dataset=dataset, split=(train_idx, val_idx, test_idx),
                         val_songs=songs_to_int([songs[i] for i in val_idx], vocab),
                         val_meters=[meters[i] for i in val_idx],
@@ -200,10 +200,13 @@ def load_training_data(folder: Path, dataset: Dataset, settings: TrainSettings, 
         if len(song_files(folder)) != len(songs):
             raise ValueError(f"{folder}: songs/ holds {len(song_files(folder))} files but {DATASET_FILE} "
                              f"{len(songs)} songs (run `antiphon preprocess` again)")
+        lengths = [len(s) for s in songs]
         data.train_data = song_dataset(folder, train_idx, vocab, sequence_length=length, batch_size=batch_size,
-                                       seed=seed, replicas=replicas)
+                                       seed=seed, replicas=replicas, meters=meters, lengths=lengths,
+                                       position_features=data.position_features)
         data.val_data = song_dataset(folder, val_idx, vocab, sequence_length=length, batch_size=eval_batch,
-                                     lengths=[len(s) for s in songs], replicas=replicas)
+                                     lengths=lengths, replicas=replicas, meters=meters,
+                                     position_features=data.position_features)
         data.batches_per_epoch = -(-len(train_idx) // batch_size)
     else:
         if recipe == "song":

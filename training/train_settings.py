@@ -25,7 +25,7 @@ class TrainSettings:
     validates). ``threads`` caps TensorFlow's CPU threads. ``cache`` tunes the engine's neural cache
     (``engine/cache.py``) on the validation songs and stores it in the config; ``events`` then fits and tunes
     the event model mixed into it (``engine/mixture.py``). ``positions`` feeds the bar position of each step
-    as extra inputs (song recipe, in-memory input, when the dataset has meters; ``engine/meter.py``).
+    as extra inputs (song recipe, either input, when the dataset has meters; ``engine/meter.py``).
 
     ``strategy`` is ``"default"``, ``"mirrored"`` (every local GPU, else every logical CPU device) or
     ``"multiworker"`` (machines named in ``TF_CONFIG``; only the chief writes the model); ``batch_size`` is
