@@ -70,8 +70,18 @@ def test_clear_errors(tmp_path, daemon_artifact):
     assert result.exit_code == 2 and "model folder not found" in result.output
     result = runner.invoke(app, ["panic"])
     assert result.exit_code == 2 and "no output port" in result.output
+    result = runner.invoke(app, ["respond", str(_call_file(tmp_path)), "--style", "polka"])
+    assert result.exit_code == 2 and "unknown style 'polka'; known styles: " in result.output
+    result = runner.invoke(app, ["generate", "--style", "erk", "--model", str(daemon_artifact)])
+    assert result.exit_code == 2 and "not both" in result.output
     result = runner.invoke(app, ["serve", "--bpm", "1000", "--model", str(daemon_artifact)])
     assert result.exit_code == 2 and "bpm" in result.output
+
+
+def test_styles_lists_the_bundled_styles_with_their_figures():
+    result = runner.invoke(app, ["styles"])
+    assert result.exit_code == 0, result.output
+    assert "erk *" in result.output and "2.80" in result.output and "essenFolksong/erk*" in result.output
 
 
 def test_serve_gives_back_the_signal_handlers_it_set(tmp_path):

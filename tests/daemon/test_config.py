@@ -26,6 +26,15 @@ def test_file_values_then_command_line_wins(tmp_path):
     assert config.phrase_end_steps == 16 and config.output_channel == 1  # defaults
 
 
+def test_a_style_in_the_file_gives_way_to_a_model_on_the_command_line(tmp_path):
+    path = _write(tmp_path, 'style = "auto"\n')
+    assert build_config(path).style == "auto" and build_config(path).model is None
+    chosen = build_config(path, model="my/model")
+    assert chosen.model == "my/model" and chosen.style is None
+    with pytest.raises(ValueError, match="model or style, not both"):
+        build_config(_write(tmp_path, 'style = "erk"\nmodel = "my/model"\n'))
+
+
 def test_serve_table_is_accepted(tmp_path):
     path = _write(tmp_path, '[serve]\nbackend = "jack"\ntempo_cc = 21\n')
     assert build_config(path).tempo_cc == 21

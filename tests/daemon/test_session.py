@@ -189,3 +189,25 @@ def test_with_the_built_in_synth_the_echo_has_its_own_channel_and_program(daemon
     assert echoed == {10}  # channel 11: the next melodic channel after 9 (10, the drum channel, is skipped)
     answer = {m.channel for t, m in _ons(result.response) if t >= result.exchanges[0]["start_s"]}
     assert answer == {8}
+
+
+def _rhythm_style(folder, hold_bias: float) -> LstmModel:
+    """A model whose habit is long notes (hold_bias > 0) or short ones (< 0)."""
+    loaded = load_artifact(make_daemon_artifact(folder))
+    loaded.weights["dense/bias"][loaded.vocab.index("_")] = hold_bias
+    return LstmModel.from_artifact(loaded)
+
+
+def test_auto_style_answers_each_call_in_the_style_that_finds_it_likeliest(tmp_path):
+    long_notes, short_notes = _rhythm_style(tmp_path / "long", 5.0), _rhythm_style(tmp_path / "short", -5.0)
+    responder = Responder(long_notes, make_sampler(long_notes, CONFIG), CONFIG.mode, "long")
+    responder.add_style("short", short_notes, make_sampler(short_notes, CONFIG))
+    slow = phrase_events([60, 64, 67, 72], note_s=2.0)  # whole notes at 120 bpm
+    fast = phrase_events([60, 62, 64, 65, 67, 69, 71, 72] * 2, note_s=0.125)  # 16th notes
+    [on_slow] = respond_events(slow, responder, CONFIG).exchanges
+    assert on_slow["style"] == "long" and responder.costs["long"] < responder.costs["short"]
+    [on_fast] = respond_events(fast, responder, CONFIG).exchanges
+    assert on_fast["style"] == "short" and responder.costs["short"] < responder.costs["long"]
+    # With one style there is nothing to choose: the answer names it and no call is scored.
+    alone = Responder(short_notes, make_sampler(short_notes, CONFIG), CONFIG.mode, "short")
+    assert respond_events(slow, alone, CONFIG).exchanges[0]["style"] == "short" and alone.costs == {}

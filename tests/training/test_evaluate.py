@@ -191,3 +191,62 @@ def test_event_model_is_fitted_tuned_on_validation_and_scored_with_the_lstm(trai
     assert fixed["pitch_weight"] == 0.3 and fixed["validation_best"]["pitch_weight"] == result["pitch_weight"]
     assert fixed["val_bits_per_step"] >= result["val_bits_per_step"] - 1e-12
     assert LstmModel.load(folder).mix_config.pitch_weight == 0.3
+
+
+def test_calls_are_cut_at_bar_lines_and_scored_like_whole_songs(trained):
+    from antiphon.training.calls import cut_call, model_bits
+
+    model = LstmModel.load(trained / "model")
+    dataset = load_dataset(trained / "data")
+    entries = dataset.manifest["songs"]
+    checked = 0
+    for song, entry in zip(dataset.songs, entries, strict=True):
+        cut = cut_call(song, entry.get("meter"), 2)
+        if cut is None:
+            continue
+        checked += 1
+        assert cut.call + cut.continuation == song[:len(cut.call) + len(cut.continuation)]
+        assert cut.continuation[0] != "_"  # both parts start at an onset, so every model meets the same events
+        # The continuation's bits equal the whole-song scorer's rows for those steps.
+        rows = lstm_distributions(primed_predictor(model), song, entry["meter"])
+        start, end = len(cut.call), len(cut.call) + len(cut.continuation)
+        indices = model.vocab.encode(song[start:end])
+        expected = -np.log2(rows[np.arange(start, end), indices]).sum()
+        assert model_bits(primed_predictor(model), cut) == pytest.approx(expected, rel=1e-9)
+    assert checked >= 10
+
+
+def test_evaluate_calls_cli_end_to_end(trained, tmp_path):
+    out_json = tmp_path / "calls.json"
+    result = CliRunner().invoke(app, ["evaluate", "--calls", "--model", str(trained / "model"),
+                                      "--test-of", str(trained / "model"), "--json", str(out_json)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out_json.read_text())
+    assert report["test_source"] == f"the test songs of {trained / 'model'}"
+    two = report["calls"]["2_bars"]
+    assert two["calls"] >= 1 and math.isfinite(two["model_bits_per_event"])
+    assert math.isfinite(two["idyom_bits_per_event"]) and two["continuation_events"] > two["calls"]
+    for side in ("answers", "true_continuations"):
+        assert set(two[side]) == {"notes", "pitch_range", "leading_rest", "fills", "strong_ending",
+                                  "shared_patterns"}
+    assert two["answers"]["leading_rest"]["mean"] == 0.0  # an answer starts with a note
+    assert "2 bars calls" in result.stdout and "leading rest" in result.stdout
+
+
+def test_evaluate_prepares_a_missing_dataset_in_the_cache_folder(trained, tmp_path, monkeypatch):
+    moved = tmp_path / "model"
+    moved.mkdir()
+    for file in (trained / "model").iterdir():
+        if file.is_file():
+            (moved / file.name).write_bytes(file.read_bytes())
+    config = json.loads((moved / "config.json").read_text())
+    config["dataset"]["path"] = str(tmp_path / "gone")
+    (moved / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lines = []
+    report = evaluate(moved, samples=0, log=lines.append)
+    assert "first use" in lines[0] and report["songs"]["test"] >= 1
+    prepared = list((tmp_path / "cache" / "antiphon" / "datasets").iterdir())
+    assert len(prepared) == 1 and (prepared[0] / "dataset.txt").is_file()
+    evaluate(moved, samples=0, log=lines.append)  # the second time from the cache
+    assert sum("first use" in line for line in lines) == 1
