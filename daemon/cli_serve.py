@@ -78,8 +78,8 @@ def serve(
     random_seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler's random generator.")] = None,
     jack_frames: Annotated[Optional[bool], typer.Option(
         "--jack-frames/--no-jack-frames",
-        help="JACK: stamp every event with its frame (a JACK-Client process callback; on with --synth) instead of "
-             "python-rtmidi's start-of-period delivery.")] = None,
+        help="JACK: stamp every event with its frame (a JACK-Client process callback; the default) or use "
+             "python-rtmidi's ports (start-of-period delivery; not with --synth).")] = None,
     realtime_priority: Annotated[Optional[int], typer.Option(
         help="SCHED_FIFO priority 1-99 for the live loop where permitted (tighter timing on a busy machine).")] = None,
     synth: Annotated[Optional[bool], typer.Option(

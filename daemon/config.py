@@ -64,7 +64,7 @@ class ServeConfig:
     random_seed: int | None = None
     realtime_priority: int | None = None  # SCHED_FIFO priority 1..99 for the live loop, where permitted
     synth: bool = False  # serve: play through the built-in FluidSynth (JACK: antiphon:synth L/R, frame-accurate)
-    jack_frames: bool = False  # JACK: the frame-accurate client (on with --synth); off: python-rtmidi
+    jack_frames: bool = True  # JACK: the frame-accurate client; off: python-rtmidi (start-of-period delivery)
     soundfont: str | None = None  # None: /usr/share/sounds/sf2/default-GM.sf2
     program: int = 73  # the answer's General MIDI program (73 flute)
     call_program: int = 0  # the call's program: rendered files, and the --passthrough echo with --synth (0 piano)

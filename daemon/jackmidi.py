@@ -40,6 +40,9 @@ ANCHOR_WAIT_S = 2.0  # at start: cycles to fit the frame clock to
 # JACK applies a new connection at the start of a later cycle, not in the one under way when connect returns
 # (a note-off sent at once after reconnecting was lost about once in 300): wait this many of our cycles first.
 CONNECT_CYCLES = 3
+# What the callback wrote in its last cycle is read by the clients downstream later in that cycle; leaving the
+# graph at once (deactivate) can take the port away before they read it, and a closing note-off is lost.
+DELIVER_CYCLES = 2
 NO_MIDI_SYSTEM = ("no MIDI system: no ALSA sequencer (/dev/snd/seq) and no JACK server running; start one with "
                   "`jackd -d alsa` or PipeWire's pipewire-jack (`pw-jack antiphon ...`)")
 NO_JACK_SERVER = ("no JACK server running; start one with `jackd -d alsa` or PipeWire's pipewire-jack "
@@ -287,6 +290,7 @@ class JackMidi:
         self._closing = True
         if not self.drain():
             log.warning("JACK output: %d events not sent before closing", self.ring.pending)
+        self.wait_cycles(DELIVER_CYCLES)
         log.info("JACK MIDI: %s", self.summary())
         self.client.deactivate()
         self.client.close()

@@ -177,12 +177,9 @@ def pulse_deadline(clock, pulses_per_step: int = 6) -> float:
 
 
 def open_live_ports(config, backend: str, inputs) -> tuple:
-    """(output, input, JACK client or ``None``) for ``serve``: on JACK the frame-accurate client with
-    ``jack_frames`` or ``synth``, else python-rtmidi (ALSA always).
-
-    The frame path is opt-in until it keeps every note-off through port reconnections and xruns (a reliability
-    test still saw a stuck note on it); the rtmidi path is the one the reliability figures hold for.
-    """
+    """(output, input, JACK client or ``None``) for ``serve``: on JACK the frame-accurate client (unless
+    ``jack_frames`` is off, or ``$ANTIPHON_JACK_RTMIDI`` is set, and there is no synth), else python-rtmidi
+    (ALSA always)."""
     synth = getattr(config, "synth", False)
     programs = {config.output_channel - 1: config.program, echo_channel(config): config.call_program} if synth else {}
     frames = backend == "jack" and (config.jack_frames or synth) and not os.environ.get(RTMIDI_ENV)
