@@ -120,7 +120,7 @@ def main() -> None:
             try:
                 for path in ("frames", "rtmidi"):
                     extra = {"ANTIPHON_JACK_RTMIDI": "1"} if path == "rtmidi" else {}
-                    path_args = [] if path == "rtmidi" else ["--jack-frames"]
+                    path_args = ["--no-jack-frames"] if path == "rtmidi" else ["--jack-frames"]
                     if path == "frames" and args.switch_interval is not None:
                         extra["ANTIPHON_SWITCH_INTERVAL_S"] = str(args.switch_interval)
                     for cond in ("idle", "busy"):
