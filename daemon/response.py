@@ -172,6 +172,7 @@ class Responder:
             plan = plan_call(call, voice.model)
             return Response(voice.padded.clone(), voice.sampler, plan, length_steps,
                             response_meter(call, voice.model, len(plan.symbols), start_step), style=voice.name)
+        started = time.perf_counter()
         best: tuple[float, Voice, Predictor, ResponsePlan, list] | None = None
         costs: dict[str, float] = {}
         for voice in self.voices:
@@ -188,7 +189,9 @@ class Responder:
         self.costs = costs
         log.info("style %s for this call (bits per note: %s)", voice.name,
                  ", ".join(f"{name} {cost:.2f}" for name, cost in sorted(costs.items(), key=lambda kv: kv[1])))
-        return Response(predictor, voice.sampler, plan, length_steps, meter, primed=True, style=voice.name)
+        response = Response(predictor, voice.sampler, plan, length_steps, meter, primed=True, style=voice.name)
+        response.prime_ms = (time.perf_counter() - started) * 1e3  # scoring the call in every style is its priming
+        return response
 
 
 def step_positions(meter: list | None, count: int) -> list[int]:

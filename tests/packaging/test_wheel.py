@@ -37,6 +37,7 @@ def light_venv(tmp_path_factory):
     run(sys.executable, "-m", "venv", tmp / "venv", cwd=tmp)
     bin_dir = tmp / "venv" / "bin"
     run(bin_dir / "pip", "install", "-q", wheel, "python-daemon", cwd=tmp)
+    assert wheel.stat().st_size < 20 * 1024 * 1024  # every bundled style included
     return bin_dir
 
 
@@ -77,6 +78,16 @@ def test_the_light_install_answers_generates_and_names_the_missing_extra(light_v
         assert f"pip install 'antiphon[{extra}]'" in proc.stderr
     proc = run(antiphon, "plot", tmp_path / "r.mid", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "pip install 'antiphon[plot]'" in proc.stderr
+
+
+def test_the_wheel_carries_every_bundled_style(light_venv, tmp_path):
+    antiphon = light_venv / "antiphon"
+    listed = run(antiphon, "styles", cwd=tmp_path).stdout
+    names = sorted(p.name for p in (ROOT / "engine" / "styles").iterdir() if (p / "config.json").is_file())
+    assert names and all(f"\n{name} " in listed for name in names), listed
+    out = run(antiphon, "respond", ROOT / "examples" / "call.mid", "--style", "auto", "-o", tmp_path / "r.mid",
+              cwd=tmp_path).stdout
+    assert "style)" in out and (tmp_path / "r.mid").stat().st_size > 0
 
 
 @pytest.mark.jack
