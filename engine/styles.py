@@ -19,6 +19,8 @@ STYLES_DIR = Path(__file__).resolve().parent / "styles"
 ORIGINAL_STYLE = "erk"  # the first round's model, kept in engine/bundled
 AUTO = "auto"
 DEFAULT_STYLE = ORIGINAL_STYLE
+# Styles left out of ``auto`` while the style named here is bundled: erk's songs are a subset of German's.
+SUPERSEDED = {ORIGINAL_STYLE: "german"}
 EVALUATION_FILE = "evaluation.json"
 PROBABILITY_FLOOR = 1e-12  # a symbol the model gives no chance costs log2(1e12) ~ 40 bits, not infinity
 
@@ -50,11 +52,17 @@ def model_folders(model: str | None, style: str | None) -> dict[str, Path]:
         return {path.name: path}
     name = style or DEFAULT_STYLE
     if name == AUTO:
-        folders = style_folders()
+        folders = auto_styles()
         if len(folders) < 2:
             raise ValueError(f"--style auto needs at least two bundled styles; installed: {', '.join(folders)}")
         return folders
     return {name: style_path(name)}
+
+
+def auto_styles() -> dict[str, Path]:
+    """The styles ``auto`` chooses among: every bundled style but those another bundled style supersedes."""
+    folders = style_folders()
+    return {name: path for name, path in folders.items() if SUPERSEDED.get(name) not in folders}
 
 
 def style_summary(name: str) -> dict:

@@ -108,9 +108,17 @@ def model_split(config: dict, n_songs: int) -> tuple[list[int], list[int], list[
 
 def test_songs_of(model_dir: str | os.PathLike[str], dataset: str | os.PathLike[str] | None = None) -> list[list[str]]:
     """The encoded test songs of a model, from the dataset folder it was trained on."""
+    return test_split_of(model_dir, dataset)[0]
+
+
+def test_split_of(model_dir: str | os.PathLike[str], dataset: str | os.PathLike[str] | None = None,
+                  log: Callable[[str], None] = lambda _: None) -> tuple[list[list[str]], list[list | None]]:
+    """A model's test songs and their meters, from the dataset folder it was trained on (rebuilt if missing)."""
     config = LstmModel.load(model_dir).config
-    data = load_dataset(find_dataset(config, dataset))
-    return [data.songs[i] for i in model_split(config, len(data.songs))[2]]
+    data = load_dataset(find_dataset(config, dataset, log))
+    entries = data.manifest.get("songs") or [{}] * len(data.songs)
+    picked = model_split(config, len(data.songs))[2]
+    return [data.songs[i] for i in picked], [entries[i].get("meter") or None for i in picked]
 
 
 def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
