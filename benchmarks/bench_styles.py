@@ -36,7 +36,13 @@ from antiphon.engine.keyfind import fold_into_vocab  # noqa: E402
 from antiphon.engine.meter import bar_positions  # noqa: E402
 from antiphon.engine.model import LstmModel  # noqa: E402
 from antiphon.engine.ppm import song_events  # noqa: E402
-from antiphon.engine.styles import auto_styles, likeliest, score_call, style_folders  # noqa: E402
+from antiphon.engine.styles import (  # noqa: E402
+    SCORE_WITH_SONG_MEMORY,
+    auto_styles,
+    likeliest,
+    score_call,
+    style_folders,
+)
 from antiphon.training.calls import CALL_BARS, CallCut, cut_call  # noqa: E402
 from antiphon.training.eval_data import test_split_of  # noqa: E402
 
@@ -87,8 +93,10 @@ def main() -> None:
                     continue
                 full = {name: costs(models[name], memory[name], cut) for name in models}
                 seconds = sum(full[name][2] for name in chosen)
-                lstm = {name: costs(models[name], alone[name], cut)[0] for name in chosen}
-                rows.append((own, bars, len(song_events(cut.continuation)), full, lstm, seconds))
+                plain = {name: costs(models[name], alone[name], cut) for name in chosen}
+                lstm = {name: plain[name][0] for name in chosen}
+                rows.append((own, bars, len(song_events(cut.continuation)), full, lstm, seconds,
+                             sum(plain[name][2] for name in chosen)))
         print(f"{own}: {sum(1 for r in rows if r[0] == own)} calls", file=sys.stderr)
     result: dict = {"styles": chosen, "calls": len(rows), "chance": 1 / len(chosen)}
     print(f"auto over {', '.join(chosen)}; chance {1 / len(chosen):.2f}")
@@ -118,10 +126,13 @@ def main() -> None:
         ci = bootstrap(bits, events, rng)
         result["default"][name] = {"bits_per_event": value, "ci": ci}
         print(f"  {name:<8} {value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
-    times = np.array([r[5] for r in rows]) * 1e3
-    result["score_ms"] = {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99))}
-    print(f"scoring a call in {len(chosen)} styles: p50 {result['score_ms']['p50']:.1f} ms, "
-          f"p99 {result['score_ms']['p99']:.1f} ms")
+    for key, column in (("score_ms", 5), ("score_ms_lstm_alone", 6)):
+        times = np.array([r[column] for r in rows]) * 1e3
+        result[key] = {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99))}
+        print(f"scoring a call in {len(chosen)} styles{' (LSTM alone)' if column == 6 else ''}: "
+              f"p50 {result[key]['p50']:.1f} ms, p99 {result[key]['p99']:.1f} ms")
+    print(f"auto scores with{'' if SCORE_WITH_SONG_MEMORY else ' the LSTM alone (no'} song memory"
+          f"{'' if SCORE_WITH_SONG_MEMORY else ')'} (engine/styles.py SCORE_WITH_SONG_MEMORY)")
     print(json.dumps(result))
 
 

@@ -73,7 +73,7 @@ def generate(
     from antiphon.engine.model import DEFAULT_MODE, LstmModel
     from antiphon.engine.sampler import DEFAULT_WEIGHTS, EntropySampler, SamplerConfig, parse_seed
     from antiphon.engine.sampler import generate as generate_symbols
-    from antiphon.engine.styles import likeliest, model_folders, score_call
+    from antiphon.engine.styles import call_scorer, likeliest, model_folders, score_call
 
     if seed and seed_file:
         raise typer.BadParameter("give --seed or --seed-file, not both")
@@ -104,8 +104,7 @@ def generate(
             costs = {}
             for candidate, other in models.items():
                 symbols = fold_into_vocab(seed_for(other)[0], other.vocab)
-                scorer = other.predictor(mode or DEFAULT_MODE)
-                scorer.prime(other.song_start())
+                scorer = call_scorer(other, mode or DEFAULT_MODE)
                 positions = bar_positions(meter_from_signature(meter, other.steps_per_quarter, pickup),
                                           len(symbols) + 1).tolist()[1:]
                 costs[candidate] = score_call(scorer, other.vocab.encode(symbols), positions)

@@ -13,7 +13,7 @@ from antiphon.engine.melody import encode_notes
 from antiphon.engine.meter import COMMON_TIME, bar_positions
 from antiphon.engine.model import LstmModel, Predictor
 from antiphon.engine.sampler import EntropySampler
-from antiphon.engine.styles import score_call
+from antiphon.engine.styles import call_scorer, score_call
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class Voice:
     model: LstmModel
     sampler: EntropySampler
     padded: Predictor
+    scorer: Predictor | None = None  # holds the start padding too; scores calls (``engine.styles.call_scorer``)
 
 
 class Responder:
@@ -146,6 +147,9 @@ class Responder:
         padded = model.predictor(self.mode)
         padded.prime(model.song_start())
         self.voices.append(Voice(name, model, sampler, padded))
+        if len(self.voices) > 1:
+            for voice in self.voices:
+                voice.scorer = voice.scorer or call_scorer(voice.model, self.mode)
 
     @property
     def model(self) -> LstmModel:
@@ -173,24 +177,24 @@ class Responder:
             return Response(voice.padded.clone(), voice.sampler, plan, length_steps,
                             response_meter(call, voice.model, len(plan.symbols), start_step), style=voice.name)
         started = time.perf_counter()
-        best: tuple[float, Voice, Predictor, ResponsePlan, list] | None = None
+        best: tuple[float, Voice, ResponsePlan, list] | None = None
         costs: dict[str, float] = {}
         for voice in self.voices:
             plan = plan_call(call, voice.model)
             meter = response_meter(call, voice.model, len(plan.symbols), start_step)
-            predictor = voice.padded.clone()
             positions = step_positions(meter, len(plan.symbols) + 1)[1:]
-            bits = score_call(predictor, voice.model.vocab.encode(plan.symbols), positions)
+            assert voice.scorer is not None
+            bits = score_call(voice.scorer.clone(), voice.model.vocab.encode(plan.symbols), positions)
             costs[voice.name] = bits / max(1, count_notes(plan.symbols))
             if best is None or bits < best[0]:
-                best = (bits, voice, predictor, plan, meter)
+                best = (bits, voice, plan, meter)
         assert best is not None
-        _, voice, predictor, plan, meter = best
+        _, voice, plan, meter = best
         self.costs = costs
         log.info("style %s for this call (bits per note: %s)", voice.name,
                  ", ".join(f"{name} {cost:.2f}" for name, cost in sorted(costs.items(), key=lambda kv: kv[1])))
-        response = Response(predictor, voice.sampler, plan, length_steps, meter, primed=True, style=voice.name)
-        response.prime_ms = (time.perf_counter() - started) * 1e3  # scoring the call in every style is its priming
+        response = Response(voice.padded.clone(), voice.sampler, plan, length_steps, meter, style=voice.name)
+        response.prime_ms = (time.perf_counter() - started) * 1e3  # scoring the call in every style, then priming
         return response
 
 

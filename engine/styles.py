@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from antiphon.engine.model import BUNDLED_MODEL_DIR
+from antiphon.engine.model import BUNDLED_MODEL_DIR, LstmModel
 from antiphon.engine.predictor import Predictor
 
 STYLES_DIR = Path(__file__).resolve().parent / "styles"
@@ -23,6 +23,9 @@ DEFAULT_STYLE = ORIGINAL_STYLE
 SUPERSEDED = {ORIGINAL_STYLE: "german"}
 EVALUATION_FILE = "evaluation.json"
 PROBABILITY_FLOOR = 1e-12  # a symbol the model gives no chance costs log2(1e12) ~ 40 bits, not infinity
+# Auto scores a call with each style's LSTM alone (no song cache or event model): benchmarks/bench_styles.py
+# measured the choice as good as with them, at a fraction of the time auto spends before each answer.
+SCORE_WITH_SONG_MEMORY = False
 
 
 def style_folders() -> dict[str, Path]:
@@ -80,6 +83,13 @@ def style_summary(name: str) -> dict:
         summary["bits_per_event"] = (likelihood.get("lstm") or {}).get("bits_per_event")
         summary["baseline_bits_per_event"] = (likelihood.get("idyom") or {}).get("bits_per_event")
     return summary
+
+
+def call_scorer(model: LstmModel, mode: str = "stateful") -> Predictor:
+    """A predictor holding the start padding, to clone for scoring calls in this model's style."""
+    scorer = model.predictor(mode, cache=SCORE_WITH_SONG_MEMORY, events=SCORE_WITH_SONG_MEMORY)
+    scorer.prime(model.song_start())
+    return scorer
 
 
 def score_call(predictor: Predictor, indices: Sequence[int], positions: Sequence[int | None]) -> float:
