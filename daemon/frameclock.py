@@ -33,6 +33,7 @@ NOTE_OFF = 0x80
 CONTROL_CHANGE = 0xB0
 ALL_NOTES_OFF = 123
 ALL_SOUND_OFF = 120
+SUSTAIN = 64
 
 
 def frame_delta(a: int, b: int) -> int:
@@ -169,3 +170,21 @@ def cancels(data: bytes) -> tuple[int, int | None] | None:
     if kind == CONTROL_CHANGE and data[1] in (ALL_NOTES_OFF, ALL_SOUND_OFF):
         return data[0], None
     return None
+
+
+def undone_by(data: bytes, later: bytes) -> bool:
+    """Whether ``later`` (sent after ``data``) starts what ``data`` silenced, so ``data`` must not be sent again:
+    a note-on of the same note (or of any note, after an all-notes-off), or the sustain pedal pressed again."""
+    if len(later) != 3 or (later[0] & 0x0F) != (data[0] & 0x0F):
+        return False
+    if data[0] & 0xF0 == CONTROL_CHANGE and data[1] == SUSTAIN:
+        return later[0] & 0xF0 == CONTROL_CHANGE and later[1] == SUSTAIN and later[2] >= 64
+    void = cancels(data)
+    return (later[0] & 0xF0 == NOTE_ON and later[2] > 0 and void is not None
+            and (void[1] is None or later[1] == void[1]))
+
+
+def silences(data: bytes) -> bool:
+    """A note-off, an all-notes-off / all-sound-off or a sustain release: safe to send twice."""
+    return cancels(data) is not None or (len(data) == 3 and data[0] & 0xF0 == CONTROL_CHANGE
+                                         and data[1] == SUSTAIN and data[2] < 64)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import mido
 
-from antiphon.daemon.frameclock import ASAP, EventRing, FrameClock, cancels, frame_delta
+from antiphon.daemon.frameclock import ASAP, EventRing, FrameClock, cancels, frame_delta, silences, undone_by
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ CONNECT_CYCLES = 3
 # What the callback wrote in its last cycle is read by the clients downstream later in that cycle; leaving the
 # graph at once (deactivate) can take the port away before they read it, and a closing note-off is lost.
 DELIVER_CYCLES = 2
+# An xrun can lose what the last cycles carried (our callback late, or a client downstream): the messages among
+# them that silence notes (note-offs, all notes off, sustain up) are sent again, unless a later note-on or pedal
+# undid them. A note-off twice is harmless; a lost one is a stuck note.
+RESEND_CYCLES = 4
+CYCLE_HISTORY = 8
 NO_MIDI_SYSTEM = ("no MIDI system: no ALSA sequencer (/dev/snd/seq) and no JACK server running; start one with "
                   "`jackd -d alsa` or PipeWire's pipewire-jack (`pw-jack antiphon ...`)")
 NO_JACK_SERVER = ("no JACK server running; start one with `jackd -d alsa` or PipeWire's pipewire-jack "
@@ -99,7 +104,10 @@ class JackMidi:
         self.in_frames = [0] * ring_size
         self.in_data: list[bytes] = [b""] * ring_size
         self.in_write = self.in_read = self.in_dropped = 0
-        self.late = self.lost = self.xruns = self.cycle_gaps = self.cancelled = 0
+        self.late = self.lost = self.xruns = self.cycle_gaps = self.cancelled = self.resent = 0
+        self._starts = [0] * CYCLE_HISTORY  # ring.read at the start of each recent cycle
+        self._cycle = 0
+        self._xruns_seen = 0
         self._stamps = threading.local()  # per thread: the loop's stamp must not catch the port watcher's sends
         self.on_input: Callable[[float, mido.Message], None] | None = None
         self.audio = None  # a ``daemon.synth.BlockRenderer`` once the built-in synth is attached
@@ -140,12 +148,20 @@ class JackMidi:
         out = self.out_port
         out.clear_buffer()
         start = self.client.last_frame_time
+        ring = self.ring
+        lost = self.xruns != self._xruns_seen
         if self._next_cycle is not None and start != self._next_cycle:
             self.cycle_gaps += 1  # cycles skipped: the frame clock must be anchored again
             self.clock.restart()
+            lost = True
+        if lost:
+            self._xruns_seen = self.xruns
+            first = self._starts[(self._cycle - RESEND_CYCLES) % CYCLE_HISTORY] if self._cycle >= RESEND_CYCLES else 0
+            self._resend(out, first, ring.read)
+        self._starts[self._cycle % CYCLE_HISTORY] = ring.read
+        self._cycle += 1
         self.clock.observe(start, time.monotonic())
         self._next_cycle = (start + frames) & 0xFFFFFFFF
-        ring = self.ring
         index, end, last = ring.read, ring.write, 0
         audio = self.audio
         if audio is not None:
@@ -191,6 +207,27 @@ class JackMidi:
                 os.write(self._wake_w, b"\0")
             except BlockingIOError:
                 pass  # the reader has wake-ups pending already
+
+    def _resend(self, out, first: int, end: int) -> None:
+        """Write again, at offset 0, the silencing messages sent from ring index ``first`` up to ``end``."""
+        ring = self.ring
+        for index in range(max(first, end - ring.mask), end):
+            slot = index & ring.mask
+            data = ring.data[slot]
+            if ring.cancelled[slot] or not silences(data):
+                continue
+            undone = False
+            for after in range(index + 1, end):
+                if not ring.cancelled[after & ring.mask] and undone_by(data, ring.data[after & ring.mask]):
+                    undone = True
+                    break
+            if undone:
+                continue
+            try:
+                out.write_midi_event(0, data)
+                self.resent += 1
+            except Exception:  # noqa: BLE001 - the port buffer is full: count it, never stop the callback
+                self.lost += 1
 
     def _xrun(self, delayed_usecs: float) -> None:
         self.xruns += 1
@@ -278,7 +315,7 @@ class JackMidi:
 
     def summary(self) -> str:
         return (f"{self.period} frames at {self.rate} Hz, lead {self.lead_s * 1e3:.1f} ms; late {self.late}, "
-                f"cancelled note-ons {self.cancelled}, "
+                f"cancelled note-ons {self.cancelled}, resent after xruns {self.resent}, "
                 f"xruns {self.xruns}, skipped cycles {self.cycle_gaps}, anchors {self.clock.anchors}, "
                 f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}")
 
