@@ -301,6 +301,18 @@ class JackMidi:
         self.client.connect(self.out_port, name)
         self.wait_cycles(CONNECT_CYCLES)
 
+    def settle(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
+        """Wait for ``DELIVER_CYCLES`` cycles in a row without an xrun (after one, the callback sends the last
+        cycles' note-offs again), so what was sent last has reached the clients downstream; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            xruns, gaps = self.xruns, self.cycle_gaps
+            if not self.wait_cycles(DELIVER_CYCLES, max(0.0, deadline - time.monotonic())):
+                return False
+            if (self.xruns, self.cycle_gaps) == (xruns, gaps):
+                return True
+        return False
+
     def wait_cycles(self, count: int, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
         """Wait until the callback has begun ``count`` more cycles; ``False`` on timeout (a stalled graph)."""
         target = self.clock.cycles + count
@@ -327,7 +339,7 @@ class JackMidi:
         self._closing = True
         if not self.drain():
             log.warning("JACK output: %d events not sent before closing", self.ring.pending)
-        self.wait_cycles(DELIVER_CYCLES)
+        self.settle()
         log.info("JACK MIDI: %s", self.summary())
         self.client.deactivate()
         self.client.close()
