@@ -64,6 +64,8 @@ class PhraseHearing:
 
     def note_on(self, t: float, pitch: int, velocity: int) -> bool:
         """A key went down at ``t`` (s); returns True if it started a new phrase."""
+        if self.active and self.forced:
+            return False  # the phrase was cut (maximum length, phrase-end controller): it waits for its answer
         started = not self.active
         if started:
             self.reset()

@@ -183,8 +183,9 @@ class Session:
         hearing = self.hearing
         if hearing.too_long(self.clock.now()):
             hearing.end_now()
-        return (self._answer is not None and self._answer == (hearing.version, step) and hearing.active
-                and not (hearing.sounding and not hearing.forced))
+        # At the answer's step, or after it when a grid change made the loop skip that step.
+        return (self._answer is not None and self._answer[0] == hearing.version and step >= self._answer[1]
+                and hearing.active and not (hearing.sounding and not hearing.forced))
 
     def compute_ahead(self, step: int) -> None:
         """After ``tick(step)``: sample the response's next symbol, or prepare a response due at the next step.
