@@ -167,3 +167,20 @@ def test_a_recording_killed_mid_session_recovers_with_its_tempo_map(tmp_path):
     assert (sig.numerator, sig.denominator) == (3, 4)
     note = next(m for m in mido.MidiFile(path).tracks[1] if m.type == "note_on")
     assert note.time == round(0.5 * 480 * 90 / 60)  # the note came half a second after the downbeat
+
+
+def test_a_phrase_cut_by_the_controller_is_answered_on_its_bar_line_while_the_player_plays_on(daemon_model):
+    from dataclasses import replace
+
+    from daemon_helpers import phrase_events
+
+    config = replace(FOLLOW, phrase_end_cc=20)
+    notes = phrase_events([60, 62, 64, 65, 67, 65, 64, 62] * 4, note_s=0.25, gate=1.0)  # 8 bars at 120, legato
+    cut_at = 4.1  # after 2 bars of a phrase that never pauses
+    events = sorted(notes + [(cut_at, mido.Message("control_change", control=20, value=127))], key=lambda e: e[0])
+    result = respond_events(events, daemon_model, config)
+    first = result.exchanges[0]
+    # Answered on the first bar line after the controller (bars of 2 s), not when the playing stops at 8 s;
+    # the notes played after the cut are not part of the call, and they barge in on the answer.
+    assert LEAD_IN_S + cut_at < first["start_s"] <= LEAD_IN_S + cut_at + 2.0 + 1e-6
+    assert first["call_notes"] <= 18 and first["on_bar_line"]
