@@ -14,7 +14,7 @@ and event model); the likeliest is auto's choice. Figures:
 ``erk`` is left out of auto when ``german`` is bundled (its songs are a subset of German's: both are German
 styles, and an erk test song is a German test song too); ``--styles`` picks others.
 
-    .venv/bin/python benchmarks/bench_styles.py [--quick] [--styles a,b,c]
+    .venv/bin/python benchmarks/bench_styles.py [--quick | --songs N] [--styles a,b,c]
 
 The last line printed is one JSON object.
 """
@@ -71,6 +71,7 @@ def bootstrap(values: np.ndarray, weights: np.ndarray, rng: np.random.Generator)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="30 test songs per style")
+    parser.add_argument("--songs", type=int, help="at most this many test songs per style (every k-th)")
     parser.add_argument("--styles", help="comma-separated styles for auto (default: the engine's auto set)")
     args = parser.parse_args()
     folders = style_folders()
@@ -86,6 +87,10 @@ def main() -> None:
         songs, meters = test_split_of(folders[own])
         if args.quick:
             songs, meters = songs[:30], meters[:30]
+        elif args.songs and len(songs) > args.songs:
+            every = len(songs) / args.songs
+            picked = [int(k * every) for k in range(args.songs)]
+            songs, meters = [songs[i] for i in picked], [meters[i] for i in picked]
         for bars in CALL_BARS:
             for song, meter in zip(songs, meters, strict=True):
                 cut = cut_call(song, meter, bars)
