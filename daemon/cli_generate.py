@@ -46,10 +46,10 @@ def generate(
     random_seed: Annotated[Optional[int], typer.Option(help="Seed of the random generator (reproducible).")] = None,
     bpm: Annotated[Optional[float], typer.Option(help="Tempo of the written files [default: 120].")] = None,
     model: Annotated[Optional[Path], typer.Option(
-        help="Model artifact folder (default: the bundled model, engine/bundled/).")] = None,
+        help="Model artifact folder (default: the bundled styles, see --style).")] = None,
     style: Annotated[Optional[str], typer.Option(
-        help="A bundled style (see `antiphon styles`), or auto: the style whose model finds the seed likeliest "
-             "(default: erk).")] = None,
+        help="A bundled style (see `antiphon styles`), or auto (the default): the style whose model finds the "
+             "seed likeliest (without a seed: german).")] = None,
     mode: Annotated[Optional[str], typer.Option(help="Predictor: 'stateful' or 'window' (the report's).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="MIDI file to write (seed + continuation).")] = Path(
         "generated.mid"),
@@ -73,7 +73,7 @@ def generate(
     from antiphon.engine.model import DEFAULT_MODE, LstmModel
     from antiphon.engine.sampler import DEFAULT_WEIGHTS, EntropySampler, SamplerConfig, parse_seed
     from antiphon.engine.sampler import generate as generate_symbols
-    from antiphon.engine.styles import call_scorer, likeliest, model_folders, score_call
+    from antiphon.engine.styles import SEEDLESS_STYLE, call_scorer, likeliest, model_folders, score_call
 
     if seed and seed_file:
         raise typer.BadParameter("give --seed or --seed-file, not both")
@@ -98,9 +98,11 @@ def generate(
             return symbols, moved, key_name(*key)
 
         name, lstm = next(iter(models.items()))
-        if len(models) > 1:
-            if not seed and seed_file is None:
-                raise ValueError("--style auto chooses by the seed: give --seed or --seed-file")
+        if len(models) > 1 and not seed and seed_file is None:
+            name = SEEDLESS_STYLE if SEEDLESS_STYLE in models else name
+            lstm = models[name]
+            typer.echo(f"style {name} (no seed to choose a style by)")
+        elif len(models) > 1:
             costs = {}
             for candidate, other in models.items():
                 symbols = fold_into_vocab(seed_for(other)[0], other.vocab)

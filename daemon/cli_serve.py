@@ -22,10 +22,10 @@ def _serve_config(config_file: Optional[Path], **values):
 
 
 def serve(
-    model: Annotated[Optional[str], typer.Option(help="Model artifact folder (default: the bundled model).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model artifact folder (default: the bundled styles).")] = None,
     style: Annotated[Optional[str], typer.Option(
-        help="A bundled style (see `antiphon styles`), or auto: each call is answered in the style whose model "
-             "finds it likeliest (default: erk).")] = None,
+        help="A bundled style (see `antiphon styles`), or auto (the default): each call is answered in the style "
+             "whose model finds it likeliest.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with any of these options (CLI wins).")] = None,
     input: Annotated[Optional[str], typer.Option(help="Input port: case-insensitive part of its name.")] = None,
     output: Annotated[Optional[str], typer.Option(help="Output port: case-insensitive part of its name.")] = None,
@@ -116,10 +116,10 @@ def serve(
 def respond(
     call: Annotated[Path, typer.Argument(help="MIDI file holding the call (one or more phrases).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="MIDI file to write.")] = Path("response.mid"),
-    model: Annotated[Optional[str], typer.Option(help="Model artifact folder (default: the bundled model).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model artifact folder (default: the bundled styles).")] = None,
     style: Annotated[Optional[str], typer.Option(
-        help="A bundled style (see `antiphon styles`), or auto: each call is answered in the style whose model "
-             "finds it likeliest (default: erk).")] = None,
+        help="A bundled style (see `antiphon styles`), or auto (the default): each call is answered in the style "
+             "whose model finds it likeliest.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with serve options (CLI wins).")] = None,
     bpm: Annotated[Optional[float], typer.Option(
         help="Starting tempo guess (follow); the grid tempo (fixed; default: the file's tempo, else 120).")] = None,
@@ -153,10 +153,11 @@ def respond(
     from antiphon.daemon.offline import load_responder, respond_file
 
     with user_errors():
-        result = respond_file(call, out, load_responder(cfg), cfg, with_call=with_call,
+        responder = load_responder(cfg)
+        result = respond_file(call, out, responder, cfg, with_call=with_call,
                               bpm_from_file=bpm is None)
     for ex in result.exchanges:
-        chosen = f" ({ex['style']} style)" if cfg.style == "auto" else ""
+        chosen = f" ({ex['style']} style)" if len(responder.voices) > 1 else ""
         typer.echo(f"call {ex['call_steps']} steps in {ex['key']}{chosen}, heard at {ex['bpm']:.1f} bpm in "
                    f"{ex['meter']} -> "
                    f"response {ex['response_steps']} steps, {ex['response_notes']} notes"

@@ -14,9 +14,10 @@ def styles(
     beside the IDyOM-style baseline (lower is better)."""
     import json
 
-    from antiphon.engine.styles import AUTO, DEFAULT_STYLE, style_folders, style_summary
+    from antiphon.engine.styles import AUTO, DEFAULT_STYLE, auto_styles, style_folders, style_summary
 
     rows = [style_summary(name) for name in style_folders()]
+    auto = auto_styles() if DEFAULT_STYLE == AUTO else {DEFAULT_STYLE: None}
     if json_out:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -27,7 +28,10 @@ def styles(
 
     typer.echo(f"{'style':<10} {'songs':>6} {'test':>5}  {'bits/event':>10} {'baseline':>8}  corpus")
     for row in rows:
-        name = row["name"] + (" *" if row["name"] == DEFAULT_STYLE else "")
+        name = row["name"] + (" *" if row["name"] in auto else "")
         typer.echo(f"{name:<10} {row['songs'] or 0:>6} {row['test_songs']:>5}  {bits(row['bits_per_event']):>10} "
                    f"{bits(row['baseline_bits_per_event']):>8}  {row['corpus']}")
-    typer.echo(f"* the default; --style {AUTO} answers each call in the style that finds it likeliest")
+    if DEFAULT_STYLE == AUTO:
+        typer.echo(f"* the default, --style {AUTO}, answers each call in the likeliest of these styles")
+    else:
+        typer.echo(f"* the default; --style {AUTO} answers each call in the style that finds it likeliest")

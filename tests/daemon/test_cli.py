@@ -81,7 +81,8 @@ def test_clear_errors(tmp_path, daemon_artifact):
 def test_styles_lists_the_bundled_styles_with_their_figures():
     result = runner.invoke(app, ["styles"])
     assert result.exit_code == 0, result.output
-    assert "erk *" in result.output and "2.80" in result.output and "essenFolksong/erk*" in result.output
+    assert "erk " in result.output and "2.80" in result.output and "essenFolksong/erk*" in result.output
+    assert "german *" in result.output and "the default, --style auto" in result.output
 
 
 def test_serve_gives_back_the_signal_handlers_it_set(tmp_path):

@@ -11,11 +11,13 @@ from antiphon.engine import styles
 from antiphon.engine.model import BUNDLED_MODEL_DIR, LstmModel
 
 
-def test_the_original_model_is_the_erk_style_and_the_default():
+def test_the_original_model_is_the_erk_style_and_auto_the_default():
     folders = styles.style_folders()
     assert folders[styles.ORIGINAL_STYLE] == BUNDLED_MODEL_DIR
     assert styles.style_path("erk") == BUNDLED_MODEL_DIR
-    assert styles.model_folders(None, None) == {styles.DEFAULT_STYLE: styles.style_path(styles.DEFAULT_STYLE)}
+    assert styles.DEFAULT_STYLE == styles.AUTO
+    assert styles.model_folders(None, None) == styles.auto_styles()
+    assert styles.SEEDLESS_STYLE in styles.auto_styles()
     assert all((folder / "config.json").is_file() for folder in folders.values())
     summary = styles.style_summary("erk")
     assert summary["songs"] == 1781 and summary["test_songs"] == 178

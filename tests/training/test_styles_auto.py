@@ -13,7 +13,7 @@ from antiphon.training.corpus import music21_corpus_dir, split_items
 from antiphon.training.dataset import load_dataset
 from antiphon.training.preprocess import preprocess
 
-TUNES = {"chinese": ("han2.abc", slice(600, 606)), "erk": ("erk5.abc", slice(0, 6))}
+TUNES = {"chinese": ("han2.abc", slice(600, 606)), "german": ("erk5.abc", slice(0, 6))}
 
 
 def _calls(tmp_path, name: str, bars: int = 4) -> list:
