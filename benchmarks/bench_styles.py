@@ -123,14 +123,18 @@ def main() -> None:
     rng = np.random.default_rng(0)
     events = np.array([r[2] for r in rows], dtype=np.float64)
     candidates = {name: np.array([r[3][name][1] for r in rows]) for name in models}
-    candidates["auto"] = np.array([r[3][likeliest({n: r[3][n][0] for n in chosen})][1] for r in rows])
+    shipped = (lambda r: {n: r[3][n][0] for n in chosen}) if SCORE_WITH_SONG_MEMORY else (lambda r: r[4])
+    other = (lambda r: r[4]) if SCORE_WITH_SONG_MEMORY else (lambda r: {n: r[3][n][0] for n in chosen})
+    candidates["auto"] = np.array([r[3][likeliest(shipped(r))][1] for r in rows])
+    label = "auto, choosing with the LSTM alone" if SCORE_WITH_SONG_MEMORY else "auto, choosing with song memory"
+    candidates[label] = np.array([r[3][likeliest(other(r))][1] for r in rows])
     result["default"] = {}
     print("continuation bits per event over every style's calls (the default's choice):")
     for name, bits in sorted(candidates.items(), key=lambda kv: kv[1].sum()):
         value = float(bits.sum() / events.sum())
         ci = bootstrap(bits, events, rng)
         result["default"][name] = {"bits_per_event": value, "ci": ci}
-        print(f"  {name:<8} {value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
+        print(f"  {name:<34} {value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
     for key, column in (("score_ms", 5), ("score_ms_lstm_alone", 6)):
         times = np.array([r[column] for r in rows]) * 1e3
         result[key] = {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99))}
