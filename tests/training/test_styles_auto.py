@@ -13,12 +13,13 @@ from antiphon.training.corpus import music21_corpus_dir, split_items
 from antiphon.training.dataset import load_dataset
 from antiphon.training.preprocess import preprocess
 
-TUNES = {"chinese": ("han2.abc", slice(600, 606)), "german": ("erk5.abc", slice(0, 6))}
+TUNES = {"chinese": ("essenFolksong/han2.abc", slice(600, 606)), "german": ("essenFolksong/erk5.abc", slice(0, 6)),
+         "irish": ("oneills1850/1001-1031.abc", slice(0, 10))}
 
 
 def _calls(tmp_path, name: str, bars: int = 4) -> list:
     file, picked = TUNES[name]
-    items = split_items(music21_corpus_dir() / "essenFolksong" / file)[picked]
+    items = split_items(music21_corpus_dir() / file)[picked]
     (tmp_path / f"{name}.abc").write_bytes(b"\n".join(item.data for item in items))
     preprocess([str(tmp_path / f"{name}.abc")], tmp_path / name, workers=1, use_cache=False)
     data = load_dataset(tmp_path / name)
