@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, replace
 
@@ -14,9 +13,6 @@ from antiphon.engine.meter import COMMON_TIME, bar_positions
 from antiphon.engine.model import LstmModel, Predictor
 from antiphon.engine.sampler import EntropySampler
 from antiphon.engine.styles import call_scorer, score_call
-
-log = logging.getLogger(__name__)
-
 
 
 def fold_pitch(pitch: int, low: int = MIDI_PITCH_MIN, high: int = MIDI_PITCH_MAX) -> int:
@@ -192,8 +188,6 @@ class Responder:
         assert best is not None
         _, voice, plan, meter = best
         self.costs = costs
-        log.info("style %s for this call (bits per note: %s)", voice.name,
-                 ", ".join(f"{name} {cost:.2f}" for name, cost in sorted(costs.items(), key=lambda kv: kv[1])))
         response = Response(voice.padded.clone(), voice.sampler, plan, length_steps, meter, style=voice.name)
         response.prime_ms = (time.perf_counter() - started) * 1e3  # scoring the call in every style, then priming
         return response

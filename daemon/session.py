@@ -254,8 +254,12 @@ class Session:
                           "meter": self.tempo.signature, "on_bar_line": self.tempo.is_downbeat(step),
                           "silence_steps": step - call.anchor_step - call.length_steps,
                           "prime_ms": round(response.prime_ms, 3), "style": response.style}
-        log.info("call: %d steps, %d notes (%d played), key %s, shift %+d, velocity %d", call.length_steps,
-                 len(call.notes), call.played_notes, response.plan.key, response.plan.semitones, self._velocity)
+        costs = self.responder.costs if len(self.responder.voices) > 1 else {}
+        log.info("call: %d steps, %d notes (%d played), key %s, shift %+d, velocity %d%s", call.length_steps,
+                 len(call.notes), call.played_notes, response.plan.key, response.plan.semitones, self._velocity,
+                 f", style {response.style} (bits per note: " + ", ".join(
+                     f"{name} {cost:.2f}" for name, cost in sorted(costs.items(), key=lambda kv: kv[1])) + ")"
+                 if costs else "")
 
     def _play(self, step: int) -> None:
         symbol = self.response.take()
