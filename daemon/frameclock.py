@@ -24,7 +24,10 @@ from collections.abc import Callable
 FRAME_WRAP = 1 << 32  # jack_nframes_t is an unsigned 32-bit counter
 HALF_WRAP = 1 << 31
 WINDOW_CYCLES = 512  # cycle wake-ups the anchor is fitted to (2.7 s at 256 frames)
-MIN_CYCLES = 8  # fewer cycles than this since an xrun: no new fit yet
+MIN_CYCLES = 8  # the first fit, at start
+# After an xrun, fewer cycles than this since: no new fit yet, the old anchor stays. A fit to a few wake-ups can be
+# late by a busy machine's whole scheduling delay (answers came ~24 ms early once, on a loaded run).
+REFIT_CYCLES = 32
 DRIFT_FRAMES = 2  # re-anchor when the audio clock has drifted this far from the monotonic clock
 CHECK_S = 1.0  # how often the drift is checked
 ASAP = -1  # a slot's frame for "send in the next cycle, at its start"
@@ -81,7 +84,7 @@ class FrameClock:
         """(monotonic time, frame) of the latest cycle start, from the earliest wake-ups; ``None`` if too few."""
         count = self._count
         first = max(self._since, count - len(self._samples))
-        if count - first < MIN_CYCLES:
+        if count - first < (REFIT_CYCLES if self.anchors and self._since else MIN_CYCLES):
             return None
         samples = [self._samples[i % len(self._samples)] for i in range(first, count)]
         ref = samples[-1][0]

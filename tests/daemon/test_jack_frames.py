@@ -144,7 +144,12 @@ def test_frame_clock_fits_the_earliest_wake_ups_and_re_anchors_only_when_frames_
     assert clock.anchors == 1
     clock.restart()  # an xrun: frames jumped 1,000 ahead of the monotonic clock
     assert clock.stale
-    for k, late in enumerate(wake_late, start=2 * len(wake_late)):
+    after = wake_late * 4  # REFIT_CYCLES of them before a new fit
+    for k, late in enumerate(after[:-10], start=2 * len(wake_late)):
+        clock.observe(k * period + 1000, 10.0 + k * period / rate + late)
+    clock.check()
+    assert clock.anchors == 1 and clock.stale  # too few wake-ups since the xrun: the old anchor stays
+    for k, late in enumerate(after[-10:], start=2 * len(wake_late) + len(after) - 10):
         clock.observe(k * period + 1000, 10.0 + k * period / rate + late)
     clock.check()
     assert clock.anchors == 2 and not clock.stale
