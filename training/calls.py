@@ -57,7 +57,7 @@ def cut_call(song: Sequence[str], meter: list | None, bars: int) -> CallCut | No
     """The call of ``bars`` bars after the pickup and its continuation of up to as many bars; ``None`` when the
     meter is unknown or the song has no whole bar after the call."""
     positions = bar_positions(meter, len(song))
-    if not len(song) or positions[0] < 0 or (positions < 0).any():
+    if not len(song) or (positions < 0).any():
         return None
     downbeats = np.flatnonzero(positions == 0).tolist()
     if len(downbeats) <= bars:
