@@ -119,6 +119,9 @@ def train(
         help="A model folder whose test songs must be this model's test songs (found in this dataset by "
              "their notes; its dataset folder must exist), so both are scored on the same songs. "
              "Repeatable.")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(
+        help="Start from this trained model's weights (same dataset vocabulary): go on with a run that its time "
+             "budget stopped.")] = None,
     progress: Annotated[bool, typer.Option(help="Show Keras progress bars.")] = False,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
@@ -134,7 +137,8 @@ def train(
                            max_seconds=None if max_minutes is None else max_minutes * 60.0,
                            strategy=strategy, input_pipeline=input_pipeline, cpu_devices=cpu_devices,
                            positions=positions, cache=song_cache, events=event_model,
-                           hold_out=tuple(str(p) for p in hold_out or ()))
+                           hold_out=tuple(str(p) for p in hold_out or ()),
+                           init_from=None if init_from is None else str(init_from))
     training = result.config["training"]
     if training["strategy"] != "default" or training["input"] != "memory":
         typer.echo(f"{training['strategy']} strategy, {training['replicas']} replicas, {training['input']} input")

@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from antiphon.engine.artifact import load_config, save_artifact  # noqa: E402
+from antiphon.engine.artifact import load_artifact, load_config, save_artifact  # noqa: E402
 from antiphon.engine.events import DEFAULT_ACCEPTED_DURATIONS  # noqa: E402
 from antiphon.engine.meter import MAX_BAR_STEPS  # noqa: E402
 from antiphon.engine.model_config import Architecture, ModelConfig  # noqa: E402
@@ -140,6 +140,8 @@ def train(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], set
         raise ValueError(f"batch_size {settings.batch_size} must be a multiple of the {replicas} replicas")
     data = load_training_data(data_dir, dataset, settings, replicas)
     model = build_keras_model(settings, len(dataset.vocab), data.position_features, distribution)
+    if settings.init_from:
+        start_from(model, settings.init_from, dataset.vocab, data.position_features)
     fit = fit_model(model, data, settings)
     weights = export_weights(model)
     config = model_config(data, settings, fit, weights, replicas)
@@ -226,6 +228,19 @@ def load_training_data(folder: Path, dataset: Dataset, settings: TrainSettings, 
              "%d validation, %d test; vocabulary %d", recipe, settings.input_pipeline, settings.strategy, replicas,
              len(train_idx), len(train_stream), data.batches_per_epoch, len(val_idx), len(test_idx), len(vocab))
     return data
+
+
+def start_from(model: keras.Model, folder: str, vocab: Any, position_features: int) -> None:
+    """Start training from a trained artifact's weights (``--init-from``: a run stopped by its time budget goes on);
+    its vocabulary and inputs must be this dataset's."""
+    artifact = load_artifact(folder)
+    if artifact.vocab != vocab or artifact.model_config.architecture.position_features != position_features:
+        raise ValueError(f"{folder} has another vocabulary or other position inputs than this dataset's model")
+    try:
+        import_weights(model, artifact.weights)
+    except ValueError as err:
+        raise ValueError(f"{folder}: its weights do not fit this model ({err})") from None
+    log.info("starting from the weights of %s", folder)
 
 
 def build_keras_model(settings: TrainSettings, vocab_size: int, position_features: int,

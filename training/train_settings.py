@@ -35,6 +35,7 @@ class TrainSettings:
     ``cpu_devices`` (or ``$ANTIPHON_CPU_DEVICES``) splits the CPU into that many logical devices before
     TensorFlow starts. ``hold_out`` names model folders whose test songs must be this model's test songs
     (found by their symbols in this dataset), so that two models can be compared on the same songs.
+    ``init_from`` starts from a trained artifact's weights (same vocabulary and inputs).
     """
 
     recipe: str = DEFAULT_RECIPE
@@ -57,6 +58,7 @@ class TrainSettings:
     positions: bool = True
     events: bool = True
     hold_out: tuple[str, ...] = ()
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.input_pipeline is None:

@@ -151,3 +151,18 @@ def test_song_recipe_loss_falls_and_engine_scores_songs_like_keras(erk_dataset, 
     text = (result.out_dir / "config.json").read_text()
     assert json.dumps(load_config(result.out_dir).as_json(), indent=1) + "\n" == text
     assert not [path.name for path in result.out_dir.iterdir() if path.name.startswith(".")]
+
+
+def test_init_from_goes_on_from_a_trained_models_weights(erk_dataset, tmp_path):
+    first = train(erk_dataset, tmp_path / "first", epochs=2, units=16, batch_size=8, seed=2, threads=1,
+                  cache=False, events=False)
+    again = train(erk_dataset, tmp_path / "again", epochs=1, units=16, batch_size=8, seed=2, threads=1,
+                  cache=False, events=False, init_from=str(tmp_path / "first"))
+    fresh = train(erk_dataset, tmp_path / "fresh", epochs=1, units=16, batch_size=8, seed=2, threads=1,
+                  cache=False, events=False)
+    # Its first epoch starts where the first run ended, not from scratch.
+    assert again.history["loss"][0] < fresh.history["loss"][0]
+    assert again.history["loss"][0] <= first.history["loss"][-1] * 1.05
+    with pytest.raises(ValueError, match="weights do not fit"):
+        train(erk_dataset, tmp_path / "wide", epochs=1, units=32, batch_size=8, seed=2, threads=1, cache=False,
+              events=False, init_from=str(tmp_path / "first"))
