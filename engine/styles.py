@@ -19,8 +19,8 @@ STYLES_DIR = Path(__file__).resolve().parent / "styles"
 ORIGINAL_STYLE = "erk"  # the first round's model, kept in engine/bundled
 AUTO = "auto"
 # The default answers each call in its own style: over 2- and 4-bar calls from every style's test songs, the true
-# continuations cost 2.76 bits per event in auto's choice against 3.12 (irish), 3.17 (german) and 3.39 (erk) in
-# any one style, and auto picks the call's own style for 92% of 4-bar calls (benchmarks/bench_styles.py).
+# continuations cost 2.71 bits per event in auto's choice against 3.08 (irish), 3.17 (german) and 3.39 (erk) in
+# any one style, and auto picks the call's own style for 93% of 4-bar calls (benchmarks/bench_styles.py).
 DEFAULT_STYLE = AUTO
 # generate without a seed has no call to choose by: it writes in the style of the largest corpus.
 SEEDLESS_STYLE = "german"
