@@ -166,3 +166,19 @@ def test_init_from_goes_on_from_a_trained_models_weights(erk_dataset, tmp_path):
     with pytest.raises(ValueError, match="weights do not fit"):
         train(erk_dataset, tmp_path / "wide", epochs=1, units=32, batch_size=8, seed=2, threads=1, cache=False,
               events=False, init_from=str(tmp_path / "first"))
+
+
+def test_hold_out_makes_another_models_test_songs_test_songs_here(erk_dataset, tmp_path):
+    first = train(erk_dataset, tmp_path / "first", epochs=1, units=8, batch_size=8, seed=2, threads=1, cache=False,
+                  events=False)
+    second = train(erk_dataset, tmp_path / "second", epochs=1, units=8, batch_size=8, seed=5, threads=1,
+                   cache=False, events=False, hold_out=(str(tmp_path / "first"),))
+    songs = load_dataset(erk_dataset).songs
+    held = {tuple(songs[i]) for i in first.config["split"]["test"]}
+    split = second.config["split"]
+    assert held <= {tuple(songs[i]) for i in split["test"]}
+    assert not held & {tuple(songs[i]) for i in split["train"] + split["validation"]}
+    assert split["held_out_from"] == [str(tmp_path / "first")]
+    plain = train(erk_dataset, tmp_path / "plain", epochs=1, units=8, batch_size=8, seed=5, threads=1, cache=False,
+                  events=False)
+    assert plain.config["split"]["test"] != split["test"]  # the seed alone would have chosen other test songs
