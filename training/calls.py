@@ -27,7 +27,9 @@ from antiphon.engine.events import DELIMITER, HOLD, is_pitch_symbol
 from antiphon.engine.meter import bar_positions
 from antiphon.engine.model import DEFAULT_MODE, LstmModel
 from antiphon.engine.ppm import song_events
+from antiphon.engine.predictor import Predictor
 from antiphon.engine.sampler import EntropySampler, SamplerConfig
+from antiphon.engine.styles import score_call
 from antiphon.training.baselines import IdyomModel
 from antiphon.training.evaluate import bootstrap_ci, primed_predictor
 
@@ -79,18 +81,22 @@ def _bar_steps(meter: list, step: int) -> int:
 # -- likelihood -------------------------------------------------------------------------------------------
 
 
+def primed_with_call(primed, cut: CallCut, length: int) -> tuple[Predictor, list[int], np.ndarray]:
+    """A clone of ``primed`` (holding the start padding) fed the call; the bar positions of the call and ``length``
+    steps after it; the prediction for the first step after the call."""
+    predictor = primed.clone()
+    positions = bar_positions(cut.meter, len(cut.call) + length + 1).tolist()
+    probs = predictor.prime(predictor.vocab.encode(cut.call), positions[1:len(cut.call) + 1]) if cut.call \
+        else predictor.last_probabilities
+    return predictor, positions, probs
+
+
 def model_bits(primed, cut: CallCut) -> float:
     """Bits the model (a predictor holding the start padding) spends on the continuation after the call."""
-    predictor = primed.clone()
-    vocab = predictor.vocab
-    positions = bar_positions(cut.meter, len(cut.call) + len(cut.continuation) + 1).tolist()
-    probs = predictor.prime(vocab.encode(cut.call), positions[1:len(cut.call) + 1]) if cut.call \
-        else predictor.last_probabilities
-    bits = 0.0
-    for k, index in enumerate(vocab.encode(cut.continuation)):
-        bits -= float(np.log2(probs[index]))
-        probs = predictor.feed(index, positions[len(cut.call) + k + 1])
-    return bits
+    predictor, positions, _ = primed_with_call(primed, cut, len(cut.continuation))
+    after = len(cut.call) + 1
+    return score_call(predictor, predictor.vocab.encode(cut.continuation),
+                      positions[after:after + len(cut.continuation)])
 
 
 def event_bits(model: IdyomModel, cut: CallCut) -> float:
@@ -105,11 +111,8 @@ def event_bits(model: IdyomModel, cut: CallCut) -> float:
 
 def answer_call(primed, sampler: EntropySampler, cut: CallCut, length: int) -> list[str]:
     """One answer of at most ``length`` steps, sampled after the call as the session does (stops at ``/``)."""
-    predictor = primed.clone()
+    predictor, positions, probs = primed_with_call(primed, cut, length)
     vocab = predictor.vocab
-    positions = bar_positions(cut.meter, len(cut.call) + length + 1).tolist()
-    probs = predictor.prime(vocab.encode(cut.call), positions[1:len(cut.call) + 1]) if cut.call \
-        else predictor.last_probabilities
     predictor.mark_own_output()
     delimiter = vocab.index(DELIMITER)
     out: list[str] = []

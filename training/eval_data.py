@@ -138,13 +138,9 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
     if corpus and test_of:
         raise ValueError("give --corpus or --test-of, not both")
     if test_of:
-        other_model = LstmModel.load(test_of)
-        other = load_dataset(find_dataset(other_model.config, log=log))
-        other_entries = other.manifest.get("songs") or [{}] * len(other.songs)
-        picked = model_split(other_model.config, len(other.songs))[2]
-        return _folded(model, [other.songs[i] for i in picked], [other_entries[i] for i in picked],
-                       Corpus(train, validation, [], data.vocab, f"the test songs of {test_of}",
-                              train_meters=train_meters))
+        songs, meters = test_split_of(test_of, log=log)
+        return _folded(model, songs, meters, Corpus(train, validation, [], data.vocab,
+                                                    f"the test songs of {test_of}", train_meters=train_meters))
     if not corpus:
         test = [data.songs[i] for i in test_idx]
         return Corpus(train, validation, test, data.vocab, f"{folder} (test split)", train_meters=train_meters,
@@ -158,22 +154,22 @@ def load_corpus(model: LstmModel, dataset: str | os.PathLike[str] | None = None,
                    sequence_length=model.sequence_length, use_cache=False)
         other = load_dataset(tmp)
         songs = other.songs
-        other_entries = other.manifest.get("songs") or [{}] * len(songs)
-    return _folded(model, songs, other_entries, Corpus(train, validation, [], data.vocab, ", ".join(corpus),
+        meters = [entry.get("meter") or None for entry in other.manifest.get("songs") or [{}] * len(songs)]
+    return _folded(model, songs, meters, Corpus(train, validation, [], data.vocab, ", ".join(corpus),
                                                        train_meters=train_meters))
 
 
-def _folded(model: LstmModel, songs: list[list[str]], entries: list[dict], corpus: Corpus) -> Corpus:
+def _folded(model: LstmModel, songs: list[list[str]], meters: list, corpus: Corpus) -> Corpus:
     """``corpus`` with ``songs`` as its test songs, folded into the model's vocabulary (unfit ones skipped)."""
     test, folded, test_meters = [], 0, []
-    for song, entry in zip(songs, entries, strict=True):
+    for song, meter in zip(songs, meters, strict=True):
         try:
             kept = fold_into_vocab(song, model.vocab)  # pitches the model never saw, moved by octaves
         except ValueError:
             continue
         folded += kept != song
         test.append(kept)
-        test_meters.append(entry.get("meter") or None)
+        test_meters.append(meter)
     if not test:
         raise ValueError(f"no song of {corpus.source} could be scored (none kept, or none fits the vocabulary)")
     corpus.test, corpus.test_meters, corpus.skipped, corpus.folded = test, test_meters, len(songs) - len(test), folded
