@@ -24,7 +24,16 @@ from collections.abc import Callable
 
 import mido
 
-from antiphon.daemon.frameclock import ASAP, EventRing, FrameClock, cancels, frame_delta, silences, undone_by
+from antiphon.daemon.frameclock import (
+    ALL_NOTES_OFF,
+    ASAP,
+    EventRing,
+    FrameClock,
+    cancels,
+    frame_delta,
+    silences,
+    undone_by,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +117,7 @@ class JackMidi:
         self._starts = [0] * CYCLE_HISTORY  # ring.read at the start of each recent cycle
         self._cycle = 0
         self._xruns_seen = 0
+        self._dropped_seen = 0
         self._stamps = threading.local()  # per thread: the loop's stamp must not catch the port watcher's sends
         self.on_input: Callable[[float, mido.Message], None] | None = None
         self.audio = None  # a ``daemon.synth.BlockRenderer`` once the built-in synth is attached
@@ -261,6 +271,14 @@ class JackMidi:
                     callback(self.clock.to_time(frame), msg)
                 except Exception:  # noqa: BLE001 - the reader must outlive any one message
                     log.exception("JACK input: handling %r failed", msg)
+            if self.in_dropped != self._dropped_seen and self.on_input is not None:
+                # Input was lost (the ring was full): a lost note-off would hold the phrase open for good, so
+                # the keyboard is taken to have let go of every key, as after its own All Notes Off.
+                self._dropped_seen = self.in_dropped
+                try:
+                    self.on_input(time.monotonic(), mido.Message("control_change", control=ALL_NOTES_OFF, value=0))
+                except Exception:  # noqa: BLE001 - the reader must outlive any one message
+                    log.exception("JACK input: releasing the keys after lost input failed")
 
     # -- output: the daemon's side ------------------------------------------------------------------------------
 
