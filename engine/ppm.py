@@ -11,6 +11,9 @@ distinct symbols (t1 of them once), escape method C: ``alpha = c(x) / (T + t)``,
 method AX: ``alpha = c(x) / (T + t1 + 1)``, ``gamma = (t1 + 1) / (T + t1 + 1)``. With update exclusion a
 symbol's count is raised in the longest context and in shorter ones only while it was new there.
 
+The long-term model is counted into arrays at once (``engine/ppm_table.py``, the same predictions); the
+short-term one here, one event at a time as the song goes.
+
 ``engine/mixture.py`` turns the event model's predictions into grid-step predictions and mixes them with the
 LSTM's; ``training/baselines.py`` scores it as a baseline on its own.
 """
@@ -23,11 +26,11 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from antiphon.engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
+from antiphon.engine.ppm_table import ESCAPES, PPMTable
 
 END = "end"  # the end-of-song event token
 START = "start"  # context only, never predicted: marks the beginning of a song
 OTHER = "other"  # stands for any event token outside the alphabet (e.g. a runaway note in a generated melody)
-ESCAPES = ("C", "AX")
 COMBINATIONS = ("geometric", "arithmetic")
 
 
@@ -192,7 +195,7 @@ class EventModel:
         self.bias = bias
         self.combination = combination
         self.short_term = short_term
-        self.long_term = PPMCounts(len(self.alphabet), **self.params).fit((self.encode(s) for s in songs), skip=1)
+        self.long_term = PPMTable(len(self.alphabet), **self.params).fit((self.encode(s) for s in songs), skip=1)
 
     def encode(self, events: Sequence[str]) -> list[int]:
         """Start, event tokens and end -> alphabet indices; tokens outside the alphabet become OTHER."""
