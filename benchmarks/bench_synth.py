@@ -15,13 +15,15 @@ Error = onset - lag - the note-on's intended sample.
   111 bpm puts the beats at every phase of the 64-sample block. Then FluidSynth's own JACK driver
   (``fluidsynth -a jack -m jack``, dry, same SoundFont) gets the same clicks from a JACK client at exact frames.
 - ready: spawn -> READY=1 of ``serve --synth`` (model and SoundFont loaded, ports open).
-- soak: ``serve --synth --metronome`` for ``--soak-s`` at 256 frames; xruns counted by a listening client and by
-  the daemon, beside the same without ``--synth`` and with no Antiphon running (the shared machine's own xruns).
+- soak: ``serve --synth --metronome`` for ``--soak-s`` at each of ``--soak-periods`` (256); xruns counted by a
+  listening client and by the daemon, beside the same without ``--synth`` and with no Antiphon running (the shared
+  machine's own xruns); ``--soak-busy`` keeps one process spinning on a core throughout (issue 13's condition).
 
 Targets (issue 15): offline p99 <= 1.5 ms; live p99 <= 1.5 ms at 256 and 1,024 frames and >= 5x better than
 FluidSynth's JACK driver at 1,024; no xrun caused by Antiphon in 10 minutes at 256 frames; ready within 2 s.
 
-    .venv/bin/python benchmarks/bench_synth.py [--periods 256,1024] [--seconds 40] [--soak-s 600] [--commit HEAD]
+    .venv/bin/python benchmarks/bench_synth.py [--periods 256,1024] [--seconds 40] [--soak-s 600] [--soak-periods 256]
+        [--soak-busy] [--commit HEAD]
 
 Ends with one JSON line.
 """
@@ -241,13 +243,15 @@ def live_fluidsynth(jack: JackServer, seconds: float) -> dict:
 SOAK_MODES = {"synth": ["--synth", "--metronome"], "nosynth": ["--metronome"], "baseline": None}
 
 
-def soak(period: int, tree: Path, tmp: Path, seconds: float, modes: list[str]) -> dict:
+def soak(period: int, tree: Path, tmp: Path, seconds: float, modes: list[str], busy: bool) -> dict:
     """Xruns seen by a listening client with ``serve --metronome`` (with and without ``--synth``) running, and over
-    the same time with nothing but the listener (``baseline``: the shared machine's own xruns)."""
-    out: dict = {"seconds": seconds}
+    the same time with nothing but the listener (``baseline``: the shared machine's own xruns); ``busy``: with
+    one process spinning on a core throughout."""
+    out: dict = {"seconds": seconds, "busy": busy}
     for label in modes:
         jack = JackServer(f"antiphon-synth-soak-{os.getpid()}-{label}", period=period)
         daemon = None
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
         try:
             if SOAK_MODES[label] is not None:
                 daemon = Daemon([*SOAK_MODES[label], "--bpm", str(BPM), "--log-level", "INFO"], jack.env, tmp,
@@ -264,6 +268,9 @@ def soak(period: int, tree: Path, tmp: Path, seconds: float, modes: list[str]) -
                 found = re.search(r"late (\d+), .*xruns (\d+)", daemon.output())
                 if found:
                     out[f"daemon_late_{label}"], out[f"daemon_xruns_{label}"] = int(found.group(1)), int(found.group(2))
+            if spinner is not None:
+                spinner.kill()
+                spinner.wait()
             jack.stop()
     return out
 
@@ -273,7 +280,9 @@ def main() -> None:
     parser.add_argument("--periods", default="256,1024", help="JACK periods in frames at 48 kHz")
     parser.add_argument("--seconds", type=float, default=40.0, help="live recording per condition")
     parser.add_argument("--notes", type=int, default=400, help="offline note-ons per split")
-    parser.add_argument("--soak-s", type=float, default=600.0, help="xrun soak at 256 frames (0: none)")
+    parser.add_argument("--soak-s", type=float, default=600.0, help="xrun soak per mode and period (0: none)")
+    parser.add_argument("--soak-periods", default="256", help="JACK periods of the xrun soak")
+    parser.add_argument("--soak-busy", action="store_true", help="soak with one process spinning on a core")
     parser.add_argument("--soak-modes", default="synth,nosynth,baseline", help=f"of {', '.join(SOAK_MODES)}")
     parser.add_argument("--commit", default="HEAD", help="the commit the daemon runs from (a pinned worktree)")
     args = parser.parse_args()
@@ -293,9 +302,9 @@ def main() -> None:
                 print(f"fluidsynth {period}: {json.dumps(results[f'fluidsynth_{period}'])}", flush=True)
             finally:
                 jack.stop()
-        if args.soak_s > 0:
-            results["soak_256"] = soak(256, tree, tmp, args.soak_s, args.soak_modes.split(","))
-            print(f"soak 256: {json.dumps(results['soak_256'])}", flush=True)
+        for period in (int(p) for p in args.soak_periods.split(",") if p and args.soak_s > 0):
+            results[f"soak_{period}"] = soak(period, tree, tmp, args.soak_s, args.soak_modes.split(","), args.soak_busy)
+            print(f"soak {period}: {json.dumps(results[f'soak_{period}'])}", flush=True)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
     results["commit"] = commit
