@@ -6,8 +6,8 @@ the working tree cannot change a long run. A JACK test client (tests/daemon/harn
 from real tunes (bench_rhythm: 2/4, 3/4, 4/4, 6/8, with pickups; bench_rhythm.perform's drift, 5 ms spread and
 50-100% gate) at a beat drawn log-uniformly from 70-160 bpm (6/8: dotted quarter, 70-110), holding tune, tempo
 and bar grid for 1-4 calls in a row (the next call's downbeat on the player's bar line). After each call it
-waits for the answer's first note, then barges in with the next call after the answer's first bar, or (one
-exchange in ``--wait-every``) waits until the answer has ended.
+waits for the answer's first note, then barges in with the next call after the answer's first bar (or
+``--barge-beats``), or (one exchange in ``--wait-every``) waits until the answer has ended.
 
 Figures: exchanges answered; the daemon's RSS (and threads, fds) at start, every 100 exchanges and at the end;
 timing of the answer's note-ons (i) on the daemon's own grid (each answer's note-ons fitted to a line a + n x
@@ -18,6 +18,7 @@ beat; an answer starting with a rest counts as off); stuck notes after SIGTERM m
 by a note-off, harness.unmatched_note_ons); serve's exit code; warnings and errors in its log.
 
     .venv/bin/python benchmarks/bench_soak.py [--exchanges 1000] [--period 128] [--seed 3] [--wait-every 5]
+        [--barge-beats B]
 
 ``--exchanges 50`` takes about 6 minutes; 1000 about two hours. Ends with one JSON line.
 """
@@ -132,8 +133,10 @@ def fit_residuals(times: list[float], step_s: float) -> list[float]:
 class Player:
     """Plays calls into the daemon and judges what comes back."""
 
-    def __init__(self, client: Client, rng: np.random.Generator, pool: list[dict], wait_every: int):
+    def __init__(self, client: Client, rng: np.random.Generator, pool: list[dict], wait_every: int,
+                 barge_beats: float | None = None):
         self.client, self.rng, self.pool, self.wait_every = client, rng, pool, wait_every
+        self.barge_beats = barge_beats  # barge in this many beats into the answer (None: after its first bar)
         self.held = 0
         self.tune_calls: list[dict] = []
         self.clock = None  # the player's grid (the last call's), while tempo and bar are held
@@ -193,8 +196,8 @@ class Player:
                     break
                 time.sleep(0.05)
             nxt = time.monotonic()
-        else:  # barge in after the answer's first bar
-            nxt = answer_on + bar_s
+        else:  # barge in after the answer's first bar (or --barge-beats)
+            nxt = answer_on + (bar_s if self.barge_beats is None else self.barge_beats * clock["beat_s"])
         rec["until"] = nxt
         self.records.append(rec)
         return {"next": nxt, "rec": rec}
@@ -247,6 +250,7 @@ def main() -> None:
     parser.add_argument("--period", type=int, default=128, help="JACK period in frames at 48 kHz")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--wait-every", type=int, default=5, help="one exchange in N waits for the whole answer")
+    parser.add_argument("--barge-beats", type=float, help="barge in this many beats into an answer (default: a bar)")
     parser.add_argument("--stall-s", type=float, default=120.0, help="give up when no exchange ends this long")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra argument for serve (repeatable)")
     args = parser.parse_args()
@@ -265,7 +269,7 @@ def main() -> None:
         daemon = Daemon(serve_args, jack.env, tmp, command=[sys.executable, "-m", "antiphon"], cwd=worktree)
         client = Client()
         stats.append({"exchange": 0, **proc_stats(daemon.proc.pid)})
-        player = Player(client, rng, pool, args.wait_every)
+        player = Player(client, rng, pool, args.wait_every, args.barge_beats)
         nxt = time.monotonic() + 0.5
         for i in range(args.exchanges):
             nxt = player.play(nxt, i)["next"]
@@ -299,10 +303,11 @@ def main() -> None:
                "responses_logged": log.count("response: "), "log_problems": len(problems),
                "loop_timing": timing.group(1) if timing else "not logged", "wall_s": round(time.monotonic() - started),
                "sha": sha, "worktree": str(worktree), "period_frames": args.period}
+    barge = "first bar" if args.barge_beats is None else f"first {args.barge_beats:g} beats"
     print(f"antiphon serve {sha[:12]} (pinned worktree {worktree}) over JACK (dummy, {args.period} frames = "
           f"{args.period / 48:.2f} ms), --tempo follow; {result['calls']} calls at a beat of 70-160 bpm, "
           f"{sum(r['wait'] for r in player.records)} waiting for the whole answer, the rest barging in after its "
-          f"first bar; {round(result['wall_s'] / 60)} min")
+          f"{barge}; {round(result['wall_s'] / 60)} min")
     print(f"exchanges answered: {result['answered']} / {result['calls']}   (serve logged {result['responses_logged']} "
           f"responses, {result['barge_ins_logged']} barge-ins)")
     print("daemon RSS MB by exchange: " + ", ".join(f"{s['exchange']}: {s['rss_mb']}" for s in stats)
