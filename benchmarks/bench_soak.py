@@ -20,7 +20,8 @@ by a note-off, harness.unmatched_note_ons); serve's exit code; warnings and erro
     .venv/bin/python benchmarks/bench_soak.py [--exchanges 1000] [--period 128] [--seed 3] [--wait-every 5]
         [--barge-beats B]
 
-``--exchanges 50`` takes about 6 minutes; 1000 about two hours. Ends with one JSON line.
+SIGUSR1 ends the run after the exchange in play, with the same report. ``--exchanges 50`` takes about 6
+minutes; 1000 about two hours. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -271,7 +273,13 @@ def main() -> None:
         stats.append({"exchange": 0, **proc_stats(daemon.proc.pid)})
         player = Player(client, rng, pool, args.wait_every, args.barge_beats)
         nxt = time.monotonic() + 0.5
+        stop = threading.Event()  # SIGUSR1: end after this exchange and report what was played
+        signal.signal(signal.SIGUSR1, lambda *_: stop.set())
         for i in range(args.exchanges):
+            if stop.is_set():
+                print(f"  SIGUSR1: stopping after {i} calls", file=sys.stderr, flush=True)
+                stats.append({"exchange": i, **proc_stats(daemon.proc.pid)})
+                break
             nxt = player.play(nxt, i)["next"]
             summary |= {"calls": i + 1, "answered": sum(r["answered"] for r in player.records)}
             watchdog.kick()
