@@ -120,6 +120,10 @@ def _serve(config: ServeConfig, started: float, stop: threading.Event) -> int:
     inputs = InputQueue(keep_clock=config.clock == "external")
     fault_after = fault_after_steps()
     in_port = out_port = session = watcher = engine = None
+    # Everything loaded so far is permanent: collect once and keep the collector off it on the timing path,
+    # before any port opens (a full collection holds the interpreter lock that JACK's process callback needs).
+    gc.collect()
+    gc.freeze()
     try:
         output, input_port, engine = open_live_ports(config, backend, inputs)  # JACK: frame-stamped events
         out_port, in_port = SwitchableOutput(output), InputHolder(input_port, inputs)
@@ -135,8 +139,7 @@ def _serve(config: ServeConfig, started: float, stop: threading.Event) -> int:
                                            *session.metronome.player.sounding],
                                   **jack_reopeners(engine))
             watcher.start()
-        gc.collect()
-        gc.freeze()  # everything loaded so far is permanent: keep the collector off it on the timing path
+        gc.freeze()  # and the ports, the session and the watcher (no collection: the callback runs now)
         set_realtime(config.realtime_priority)
         log.info("ready in %.2f s: %s backend, input %r, output %r, %.1f bpm, %s model %s",
                  time.monotonic() - started, backend, in_port.port.name, out_port.name, config.bpm, config.mode,
