@@ -7,8 +7,10 @@ anchor comes from the process callback: each cycle it notes ``last_frame_time`` 
 up at. A wake-up is never early, only late by a varying amount, so the earliest (time - frames / rate) over the
 recent cycles is where cycle starts really lie. (``jack_frame_time`` read from another thread wandered by up to
 12 ms on this machine's dummy driver; the lower envelope of wake-ups is steady to a frame.) The anchor is moved
-only when the clocks have drifted apart by more than ``DRIFT_FRAMES`` (checked about once a second, and at once
-after an xrun or skipped cycles, using only the cycles since), so a call and its answer share one mapping.
+only when the clocks have drifted apart by more than ``DRIFT_S`` (checked about once a second, and at once
+after an xrun or skipped cycles, using only the cycles since), so a call and its answer share one mapping and
+the answer's grid stays whole in frames. (With a 2-frame threshold the dummy driver's wake-up envelope, which
+wanders by ~0.2 ms over ten seconds at 1,024 frames without drifting, moved answers by 3 frames now and then.)
 
 ``EventRing`` is a single-producer, single-consumer ring of preallocated slots: the producer (the daemon's threads,
 serialised by one lock of their own) fills a slot and then advances ``write``; the JACK process callback reads up
@@ -28,7 +30,7 @@ MIN_CYCLES = 8  # the first fit, at start
 # After an xrun, fewer cycles than this since: no new fit yet, the old anchor stays. A fit to a few wake-ups can be
 # late by a busy machine's whole scheduling delay (answers came ~24 ms early once, on a loaded run).
 REFIT_CYCLES = 32
-DRIFT_FRAMES = 2  # re-anchor when the audio clock has drifted this far from the monotonic clock
+DRIFT_S = 0.0005  # re-anchor when the audio clock has drifted this far from the monotonic clock
 CHECK_S = 1.0  # how often the drift is checked
 ASAP = -1  # a slot's frame for "send in the next cycle, at its start"
 NOTE_ON = 0x90
@@ -47,11 +49,11 @@ def frame_delta(a: int, b: int) -> int:
 class FrameClock:
     """One linear map between monotonic seconds and JACK frames, fitted to the process callback's wake-ups."""
 
-    def __init__(self, rate: int, now: Callable[[], float] = time.monotonic, drift_frames: int = DRIFT_FRAMES,
+    def __init__(self, rate: int, now: Callable[[], float] = time.monotonic, drift_s: float = DRIFT_S,
                  check_s: float = CHECK_S, window: int = WINDOW_CYCLES):
         self.rate = rate
         self.now = now
-        self.drift_frames = drift_frames
+        self.drift_frames = round(drift_s * rate)
         self.check_s = check_s
         self.anchors = 0
         self.stale = False

@@ -142,6 +142,10 @@ def test_frame_clock_fits_the_earliest_wake_ups_and_re_anchors_only_when_frames_
         clock.observe(k * period, 10.0 + k * period / rate + late / 2)
     clock.check()
     assert clock.anchors == 1
+    for k, late in enumerate(wake_late * 60, start=2 * len(wake_late)):  # the envelope wanders 10 frames (0.2 ms)
+        clock.observe(k * period, 10.0 + (k * period + 10) / rate + late)
+    clock.check()
+    assert clock.anchors == 1  # not a drift worth moving a playing answer's grid for
     clock.restart()  # an xrun: frames jumped 1,000 ahead of the monotonic clock
     assert clock.stale
     after = wake_late * 4  # REFIT_CYCLES of them before a new fit
