@@ -114,6 +114,9 @@ class JackMidi:
         self.in_data: list[bytes] = [b""] * ring_size
         self.in_write = self.in_read = self.in_dropped = 0
         self.late = self.lost = self.xruns = self.cycle_gaps = self.cancelled = self.resent = 0
+        # How far into its cycle the callback had finished, at the latest, and how often past the cycle's end: an
+        # xrun while these stay well inside the period was not this client's doing.
+        self.busiest = self.overran = 0
         self._starts = [0] * CYCLE_HISTORY  # ring.read at the start of each recent cycle
         self._cycle = 0
         self._xruns_seen = 0
@@ -217,6 +220,11 @@ class JackMidi:
                 os.write(self._wake_w, b"\0")
             except BlockingIOError:
                 pass  # the reader has wake-ups pending already
+        done = self.client.frames_since_cycle_start
+        if done > self.busiest:
+            self.busiest = done
+        if done >= frames:
+            self.overran += 1
 
     def _resend(self, out, first: int, end: int) -> None:
         """Write again, at offset 0, the silencing messages sent from ring index ``first`` up to ``end``."""
@@ -347,7 +355,8 @@ class JackMidi:
         return (f"{self.period} frames at {self.rate} Hz, lead {self.lead_s * 1e3:.1f} ms; late {self.late}, "
                 f"cancelled note-ons {self.cancelled}, resent after xruns {self.resent}, "
                 f"xruns {self.xruns}, skipped cycles {self.cycle_gaps}, anchors {self.clock.anchors}, "
-                f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}")
+                f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}; callback done by frame "
+                f"{self.busiest} of {self.period} at the latest, {self.overran} cycles past their end")
 
     def release(self) -> None:
         """One handle fewer; the last one closes the client."""
