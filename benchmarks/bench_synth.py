@@ -268,10 +268,12 @@ def soak(period: int, tree: Path, tmp: Path, seconds: float, modes: list[str], b
                 found = re.search(r"late (\d+), .*xruns (\d+)", daemon.output())
                 if found:
                     out[f"daemon_late_{label}"], out[f"daemon_xruns_{label}"] = int(found.group(1)), int(found.group(2))
-                done = re.search(r"callback done by frame (\d+) of \d+ at the latest, (\d+) cycles", daemon.output())
+                done = re.search(r"callback done by frame (\d+) of \d+ at the latest \(cycle (\d+)\), (\d+) cycles",
+                                 daemon.output())
                 if done:
                     out[f"daemon_callback_done_frames_max_{label}"] = int(done.group(1))
-                    out[f"daemon_callback_overran_{label}"] = int(done.group(2))
+                    out[f"daemon_callback_busiest_cycle_{label}"] = int(done.group(2))
+                    out[f"daemon_callback_overran_{label}"] = int(done.group(3))
             if spinner is not None:
                 spinner.kill()
                 spinner.wait()

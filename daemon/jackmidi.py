@@ -116,7 +116,7 @@ class JackMidi:
         self.late = self.lost = self.xruns = self.cycle_gaps = self.cancelled = self.resent = 0
         # How far into its cycle the callback had finished, at the latest, and how often past the cycle's end: an
         # xrun while these stay well inside the period was not this client's doing.
-        self.busiest = self.overran = 0
+        self.busiest = self.overran = self.busiest_cycle = 0
         self._starts = [0] * CYCLE_HISTORY  # ring.read at the start of each recent cycle
         self._cycle = 0
         self._xruns_seen = 0
@@ -223,6 +223,7 @@ class JackMidi:
         done = self.client.frames_since_cycle_start
         if done > self.busiest:
             self.busiest = done
+            self.busiest_cycle = self._cycle
         if done >= frames:
             self.overran += 1
 
@@ -356,7 +357,8 @@ class JackMidi:
                 f"cancelled note-ons {self.cancelled}, resent after xruns {self.resent}, "
                 f"xruns {self.xruns}, skipped cycles {self.cycle_gaps}, anchors {self.clock.anchors}, "
                 f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}; callback done by frame "
-                f"{self.busiest} of {self.period} at the latest, {self.overran} cycles past their end")
+                f"{self.busiest} of {self.period} at the latest (cycle {self.busiest_cycle}), "
+                f"{self.overran} cycles past their end")
 
     def release(self) -> None:
         """One handle fewer; the last one closes the client."""
