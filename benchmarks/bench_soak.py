@@ -18,7 +18,7 @@ beat; an answer starting with a rest counts as off); stuck notes after SIGTERM m
 by a note-off, harness.unmatched_note_ons); serve's exit code; warnings and errors in its log.
 
     .venv/bin/python benchmarks/bench_soak.py [--exchanges 1000] [--period 128] [--seed 3] [--wait-every 5]
-        [--barge-beats B]
+        [--barge-beats B] [--daemon-log FILE]
 
 SIGUSR1 ends the run after the exchange in play, with the same report. ``--exchanges 50`` takes about 6
 minutes; 1000 about two hours. Ends with one JSON line.
@@ -255,6 +255,7 @@ def main() -> None:
     parser.add_argument("--barge-beats", type=float, help="barge in this many beats into an answer (default: a bar)")
     parser.add_argument("--stall-s", type=float, default=120.0, help="give up when no exchange ends this long")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra argument for serve (repeatable)")
+    parser.add_argument("--daemon-log", help="write serve's whole log here at the end")
     args = parser.parse_args()
     started = time.monotonic()
     worktree, sha = pin_worktree()
@@ -295,6 +296,8 @@ def main() -> None:
         time.sleep(0.5)
         stuck = unmatched_note_ons(client.received)
         log = daemon.output()
+        if args.daemon_log:
+            Path(args.daemon_log).write_text(log)
         result = judge(player.records, list(client.received))
     finally:
         if client is not None:
