@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from antiphon.engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
-from antiphon.engine.ppm import COMBINATIONS, END, ESCAPES, START, EventModel, PPMCounts, event_token, token_parts
+from antiphon.engine.ppm import COMBINATIONS, END, START, EventModel, PPMCounts, event_token, token_parts
+from antiphon.engine.ppm_table import ESCAPES
 from antiphon.engine.vocab import Vocab
 
 EVENTS_FILE = "events.json"

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from antiphon.engine.events import DELIMITER, HOLD, REST, is_pitch_symbol
-from antiphon.engine.ppm_table import ESCAPES, PPMTable
+from antiphon.engine.ppm_table import PPMTable, check_ppm
 
 END = "end"  # the end-of-song event token
 START = "start"  # context only, never predicted: marks the beginning of a song
@@ -71,12 +71,7 @@ class PPMCounts:
     """Context -> symbol counts for orders 0..max_order, with interpolated PPM prediction."""
 
     def __init__(self, alphabet_size: int, max_order: int, escape: str = "C", update_exclusion: bool = False):
-        if alphabet_size <= 0:
-            raise ValueError(f"alphabet_size must be positive, got {alphabet_size}")
-        if max_order < 0:
-            raise ValueError(f"max_order must be >= 0, got {max_order}")
-        if escape not in ESCAPES:
-            raise ValueError(f"escape must be one of {ESCAPES}, got {escape!r}")
+        check_ppm(alphabet_size, max_order, escape)
         self.alphabet_size = alphabet_size
         self.max_order = max_order
         self.escape = escape

@@ -23,16 +23,21 @@ import numpy as np
 ESCAPES = ("C", "AX")  # PPM's escape methods (engine/ppm.py describes them)
 
 
+def check_ppm(alphabet_size: int, max_order: int, escape: str) -> None:
+    """Raise ``ValueError`` on PPM settings no model can take (both PPM classes check with this)."""
+    if alphabet_size <= 0:
+        raise ValueError(f"alphabet_size must be positive, got {alphabet_size}")
+    if max_order < 0:
+        raise ValueError(f"max_order must be >= 0, got {max_order}")
+    if escape not in ESCAPES:
+        raise ValueError(f"escape must be one of {ESCAPES}, got {escape!r}")
+
+
 class PPMTable:
     """Read-only PPM over ``alphabet_size`` symbols with contexts of up to ``max_order``; see :meth:`fit`."""
 
     def __init__(self, alphabet_size: int, max_order: int, escape: str = "C", update_exclusion: bool = False):
-        if alphabet_size <= 0:
-            raise ValueError(f"alphabet_size must be positive, got {alphabet_size}")
-        if max_order < 0:
-            raise ValueError(f"max_order must be >= 0, got {max_order}")
-        if escape not in ESCAPES:
-            raise ValueError(f"escape must be one of {ESCAPES}, got {escape!r}")
+        check_ppm(alphabet_size, max_order, escape)
         self.alphabet_size = alphabet_size
         self.max_order = max_order
         self.escape = escape

@@ -23,7 +23,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from antiphon.engine.events import DELIMITER, REST
-from antiphon.engine.ppm import COMBINATIONS, END, ESCAPES, OTHER, START, EventModel, PPMCounts, combine, song_events
+from antiphon.engine.ppm import COMBINATIONS, END, OTHER, START, EventModel, PPMCounts, combine, song_events
+from antiphon.engine.ppm_table import ESCAPES
 
 __all__ = ["END", "OTHER", "START", "IdyomModel", "NgramModel", "PPMCounts", "UnigramModel", "combine",
            "count_events", "event_alphabet", "song_events", "tune_idyom"]
