@@ -132,7 +132,7 @@ class PhraseHearing:
         """The phrase's grid: as heard, else the session's, else ``bpm`` from the phrase's first note."""
         rhythm = self.hear()
         if rhythm is not None:
-            return rhythm.grid
+            return rhythm.next_grid
         if self._session is not None:
             return self._session
         return Grid(self.prior_bpm, self.played[0].on_s, self.tempo.bar_steps, self.tempo.signature)
@@ -169,7 +169,9 @@ class PhraseHearing:
         if rhythm is not None:
             first = rhythm.notes[0].start_step
             notes = tuple(Note(n.pitch, n.start_step - first, n.length_steps) for n in rhythm.notes)
-            anchor = round(clock.position(self.played[0].on_s))
+            # Counted from the grid's origin (a bar line the clock has taken), not by extrapolating the clock
+            # back to the first note: with a drift that could land a step off and move every bar position.
+            anchor = round(clock.position(rhythm.next_grid.origin_s)) - rhythm.end_origin_step + first
             position = int(bar_positions(rhythm.meter, first + 1)[first])
             bar = rhythm.grid.bar_steps
         else:

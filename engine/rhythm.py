@@ -98,6 +98,7 @@ class RhythmConfig:
     session_tempo_sd: float = 0.04
     session_phase_sd_steps: float = 0.6
     change_cost: float = 15.0  # nats: leaving the session's tempo, bar lines or meter
+    follow_end: float = 1.0  # the grid a phrase hands on: its mean tempo (0) .. the tempo it ended at (1)
     fill_gaps: float = 0.5  # a note held for at least this share of the time to the next onset lasts until it
     rhythm_bits_weight: float = 1.0
     rhythm_bits_top: int = 6  # distinct best hypotheses re-scored by rhythm_bits
@@ -124,7 +125,7 @@ class RhythmConfig:
 class Rhythm:
     """What was heard; ``notes`` count steps from the bar line where the first (pickup) bar begins."""
 
-    grid: Grid  # origin_s: the phrase's first downbeat (s)
+    grid: Grid  # the phrase's mean tempo; origin_s: its first downbeat (s)
     notes: tuple[Note, ...]
     pickup_steps: int  # steps from the first note to the first downbeat (0: starts on a downbeat)
     meter: list[list[int]]  # engine.meter segments for the notes
@@ -133,6 +134,13 @@ class Rhythm:
     drift: float = 0.0  # tempo change across the phrase, relative (+: faster at the end)
     continued: bool = False  # True when heard as a continuation of the session's grid
     score: float = 0.0  # the chosen hypothesis's log score (natural log; comparable within one call only)
+    end_grid: Grid | None = None  # the grid the player goes on with: the tempo at the last onset, through it
+    end_origin_step: int = 0  # the step of ``notes`` at end_grid.origin_s (a bar line)
+
+    @property
+    def next_grid(self) -> Grid:
+        """The grid what follows the phrase is played on (``end_grid``, else ``grid``)."""
+        return self.end_grid or self.grid
 
 
 def _check(onsets_s, offsets_s, pitches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -323,10 +331,29 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
     kspan = max(int(span[r]), 1)
     drift = float(-2 * fit.c[r] * kspan / (fit.b[r] + 2 * fit.c[r] * kspan))  # period shrinks -> faster
     grid = Grid(float(bpm[r]), float(down_t[best]), int(bar_of[best]), sig)
+    end_grid, end_step = _end_grid(fit, r, int(down_step[best]), int(pos0[best]), grid, t0, config.follow_end)
     continued = False
     if session is not None and config.use_session:
         dev = (grid.origin_s - session.origin_s) / session.bar_s
         continued = (sig == session.signature and abs(math.log(grid.bpm / session.bpm)) < 0.08
                      and abs(dev - round(dev)) * session.bar_steps < 2)
     return Rhythm(grid, notes, int(down_step[best]), meter, confidence, float(fit.rms_ms[r]), drift, continued,
-                  float(score[best]))
+                  float(score[best]), end_grid, end_step)
+
+
+def _end_grid(fit, r: int, down: int, pos0: int, grid: Grid, t0: float, follow_end: float) -> tuple[Grid, int]:
+    """The grid a phrase hands on: its tempo at the last onset (``follow_end`` of the way from the mean tempo),
+    through the fitted time of the last onset, with its origin on the last bar line at or before that onset.
+    Returns it and the origin's step in the phrase's notes (numbered from the first bar's start).
+
+    A player who drifted keeps the tempo they ended at; the mean-tempo grid through the first downbeat would
+    put the answer's bar line early or late by the drift times the bars since the phrase's middle.
+    """
+    kspan = int(fit.k[r, -1])
+    mean_period = fit.b[r] + fit.c[r] * kspan
+    period = mean_period + follow_end * (fit.b[r] + 2 * fit.c[r] * kspan - mean_period)
+    bar = grid.bar_steps
+    last_bar = down + bar * max(0, (kspan - down) // bar)  # fit steps (first onset: 0)
+    origin = t0 + float(fit.time_of(np.array([r]), np.array([kspan]))[0]) - (kspan - last_bar) * period
+    bpm = 60.0 / (period * STEPS_PER_QUARTER)
+    return Grid(float(bpm), float(origin), bar, grid.signature), last_bar + pos0

@@ -198,3 +198,35 @@ def test_two_four_yields_to_four_four_with_the_same_bar_lines_unless_clearly_bet
     plain = estimate_rhythm(on, off, pitches, config=RhythmConfig(prefer_common_nats=0))
     assert plain.grid.signature == "2/4" and plain.grid.origin_s == pytest.approx(r.grid.origin_s)
     assert onsets(r) == [14 + s for s, _ in call]
+
+
+def test_end_grid_goes_on_at_the_tempo_the_phrase_ended_at():
+    # FOUR played 6% faster at its end than at its start: the grid it hands on keeps the final tempo, so the
+    # next bar lines fall where the player's do; the mean-tempo grid drifts away from them.
+    drift, bpm, start = 0.06, 90.0, 1.0
+    on, off, pitches = play(FOUR, bpm, start=start, drift=drift)
+    r = estimate_rhythm(on, off, pitches)
+    last = max(s + n for s, n in FOUR)
+    p0 = 60.0 / (bpm * 4)
+    slope = (1 / (1 + drift) - 1) / last
+    end_period = p0 * (1 + slope * FOUR[-1][0])  # the step period at the last onset
+
+    def player(step):  # the player's time of a step of FOUR: the drift until the last onset, then steady
+        k = FOUR[-1][0]
+        if step <= k:
+            return start + p0 * (step + 0.5 * slope * step * step)
+        return start + p0 * (k + 0.5 * slope * k * k) + (step - k) * end_period
+
+    mean_period = p0 * (1 + slope * FOUR[-1][0] / 2)  # first to last onset
+    assert r.grid.bpm == pytest.approx(60.0 / (mean_period * 4), rel=0.005)  # the mean tempo
+    assert r.end_grid.bpm == pytest.approx(60.0 / (end_period * 4), rel=0.01)
+    assert r.next_grid is r.end_grid and r.end_origin_step % 16 == 0
+    # The end grid's origin is a bar line of the notes: step end_origin_step of FOUR's bar numbering (14 steps
+    # of pickup bar before FOUR's step 0).
+    assert r.end_grid.origin_s == pytest.approx(player(r.end_origin_step - 14), abs=0.003)
+    two_bars_on = r.end_origin_step - 14 + 3 * 16  # a bar line two bars after the phrase's last one
+    assert abs(r.end_grid.time_of(3 * 16) - player(two_bars_on)) < 0.005
+    mean_line = r.grid.bar_line_after(player(two_bars_on) - 0.5 * r.grid.bar_s)
+    assert abs(mean_line - player(two_bars_on)) > 0.03  # the mean tempo would be audibly off
+    steady = estimate_rhythm(*play(FOUR, bpm, start=start))
+    assert steady.end_grid.bpm == pytest.approx(steady.grid.bpm, rel=1e-3)
