@@ -18,7 +18,7 @@ beat; an answer starting with a rest counts as off); stuck notes after SIGTERM m
 by a note-off, harness.unmatched_note_ons); serve's exit code; warnings and errors in its log.
 
     .venv/bin/python benchmarks/bench_soak.py [--exchanges 1000] [--period 128] [--seed 3] [--wait-every 5]
-        [--barge-beats B] [--daemon-log FILE]
+        [--barge-beats B] [--daemon-log FILE] [--raw FILE]
 
 SIGUSR1 ends the run after the exchange in play, with the same report. ``--exchanges 50`` takes about 6
 minutes; 1000 about two hours. Ends with one JSON line.
@@ -242,6 +242,17 @@ def judge(records: list[dict], received: list) -> dict:
                                                   if not r["held"]])}
 
 
+def raw_dump(records: list[dict], received: list) -> dict:
+    """The calls (the player's grid as its arrays) and the messages received, as JSON-ready data."""
+    def plain(x):
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple, np.ndarray)):
+            return [plain(v) for v in x]
+        return x.item() if isinstance(x, np.generic) else x
+    return {"records": plain(records), "received": [[t, m.hex()] for t, m in received]}
+
+
 def _share(values: list) -> float | None:
     return round(float(np.mean(values)), 3) if values else None
 
@@ -256,6 +267,7 @@ def main() -> None:
     parser.add_argument("--stall-s", type=float, default=120.0, help="give up when no exchange ends this long")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra argument for serve (repeatable)")
     parser.add_argument("--daemon-log", help="write serve's whole log here at the end")
+    parser.add_argument("--raw", help="write the calls and every message received (JSON) here at the end, to judge again")
     args = parser.parse_args()
     started = time.monotonic()
     worktree, sha = pin_worktree()
@@ -299,6 +311,8 @@ def main() -> None:
         if args.daemon_log:
             Path(args.daemon_log).write_text(log)
         result = judge(player.records, list(client.received))
+        if args.raw:
+            Path(args.raw).write_text(json.dumps(raw_dump(player.records, list(client.received))))
     finally:
         if client is not None:
             client.close()
