@@ -54,6 +54,7 @@ class PhraseHearing:
         self._down: dict[int, Played] = {}
         self._heard: tuple[int, Rhythm | None] | None = None  # (version, rhythm)
         self._session: Grid | None = None  # the session's grid when the phrase began
+        self._trust = 1.0  # and how sure the session was of it
         self.forced = False
         self.active = False
         self.version += 1
@@ -71,6 +72,7 @@ class PhraseHearing:
             self.reset()
             self.active = True
             self._session = self.tempo.grid() if self.tempo.known else None
+            self._trust = self.tempo.trust
         if pitch in self._down:  # re-struck without a release
             self._down.pop(pitch).off_s = t
         note = Played(t, None, pitch, velocity)
@@ -118,7 +120,8 @@ class PhraseHearing:
         try:
             rhythm = estimate_rhythm([n.on_s for n in self.played], [n.off_s for n in self.played],
                                      [n.pitch for n in self.played], prior_bpm=self.prior_bpm, session=self._session,
-                                     config=self.config, velocities=[n.velocity for n in self.played])
+                                     config=self.config, velocities=[n.velocity for n in self.played],
+                                     session_trust=self._trust)
             log.debug("heard %.1f bpm %s, pickup %d, confidence %.2f, timing error %.1f ms%s", rhythm.grid.bpm,
                       rhythm.grid.signature, rhythm.pickup_steps, rhythm.confidence, rhythm.timing_error_ms,
                       " (session grid)" if rhythm.continued else "")
@@ -127,6 +130,14 @@ class PhraseHearing:
             rhythm = None
         self._heard = (self.version, rhythm)
         return rhythm
+
+    def trust(self) -> float:
+        """How sure the session may be of :meth:`grid`: the heard rhythm's confidence (at least the session's
+        when the phrase continued its grid); the session's own without a rhythm."""
+        rhythm = self.hear()
+        if rhythm is None:
+            return self._trust if self._session is not None else 0.0
+        return max(rhythm.confidence, self._trust) if rhythm.continued else rhythm.confidence
 
     def grid(self) -> Grid:
         """The phrase's grid: as heard, else the session's, else ``bpm`` from the phrase's first note."""

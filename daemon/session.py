@@ -207,7 +207,8 @@ class Session:
         start_s = self.hearing.answer_time(now)
         if start_s is None or start_s - now > COMMIT_STEPS * self.clock.period_s:
             return
-        self.tempo.set_grid(self.hearing.grid())  # the clock's step 0 is now a bar line of the phrase's grid
+        # The clock's step 0 is now a bar line of the phrase's grid.
+        self.tempo.set_grid(self.hearing.grid(), self.hearing.trust())
         answer = round(self.clock.position(start_s))
         self._answer = (self.hearing.version, answer)
         if answer == self.clock.step_after(now):

@@ -37,6 +37,7 @@ class SessionTempo:
         self.clock = clock
         self.on_change = on_change
         self.known = known
+        self.trust = 1.0  # how sure the grid is: a count-in, the click or a controller 1; a heard phrase its confidence
         self._set_signature(signature)
 
     def _set_signature(self, signature: str) -> None:
@@ -53,8 +54,9 @@ class SessionTempo:
         """The running grid (its origin is the clock's step 0, a bar line)."""
         return Grid(self.clock.bpm, self.clock.t0, self.bar_steps, self.signature)
 
-    def set_grid(self, grid: Grid) -> None:
+    def set_grid(self, grid: Grid, trust: float = 1.0) -> None:
         """Take a grid heard in a call (or set by a count-in): tempo, bar lines and meter (no-op if the same)."""
+        self.trust = trust
         if self.known and grid.signature == self.signature and self._same(grid):
             return
         if grid.signature != self.signature:
@@ -74,11 +76,13 @@ class SessionTempo:
         """A downbeat at ``t`` (s) at ``bpm`` (default: the clock's), in the current meter."""
         self.clock.set_grid(self.clock.bpm if bpm is None else bpm, t)
         self.known = True
+        self.trust = 1.0
         self._note(t)
 
     def set_bpm(self, bpm: float, at: float) -> None:
         """A new tempo from ``at`` (s), the grid position there kept (the tempo controller)."""
         self.clock.set_bpm(bpm, at=at)
+        self.trust = 1.0
         self._note(at)
 
     def _note(self, t: float) -> None:

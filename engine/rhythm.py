@@ -97,7 +97,8 @@ class RhythmConfig:
     prior_bpm_sd: float = 0.2  # around a caller's prior_bpm, natural-log units
     session_tempo_sd: float = 0.04
     session_phase_sd_steps: float = 0.6
-    change_cost: float = 15.0  # nats: leaving the session's tempo, bar lines or meter
+    change_cost: float = 15.0  # nats: leaving the session's tempo, bar lines or meter (times session_trust)
+    min_trust: float = 0.2  # the least session_trust counts for
     follow_end: float = 1.0  # the grid a phrase hands on: its mean tempo (0) .. the tempo it ended at (1)
     fill_gaps: float = 0.5  # a note held for at least this share of the time to the next onset lasts until it
     rhythm_bits_weight: float = 1.0
@@ -179,14 +180,16 @@ def _chords(on: np.ndarray, chord_s: float) -> tuple[np.ndarray, np.ndarray]:
 def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitches: Sequence[int], *,
                     prior_bpm: float | None = None, session: Grid | None = None,
                     config: RhythmConfig = RhythmConfig(), rhythm_bits: RhythmBits | None = None,
-                    velocities: Sequence[int] | None = None) -> Rhythm:
+                    velocities: Sequence[int] | None = None, session_trust: float = 1.0) -> Rhythm:
     """Hear a phrase: note-on/off times (s) and MIDI pitches -> :class:`Rhythm`.
 
     ``prior_bpm`` (quarters per minute) centres the tempo prior; ``session`` (the previous call's grid) makes
     the phrase continue its tempo and bar lines unless it clearly departs from them. ``rhythm_bits(notes,
     meter)`` may return a model's information content (bits) of a hypothesis's quantised rhythm; the best few
     hypotheses are re-scored with it. ``velocities`` (MIDI, one per note), when they vary, let accents mark
-    the strong beats. Raises ValueError on bad input.
+    the strong beats. ``session_trust`` (0..1) is how sure the session is of its grid (a grid heard in one
+    ambiguous phrase: its confidence): the cost of leaving it scales with it, so a second phrase can correct
+    a first one heard wrong. Raises ValueError on bad input.
     """
     on, off, pitch = _check(onsets_s, offsets_s, pitches)
     vel = None
@@ -197,6 +200,9 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
         vel = vel[np.argsort(np.asarray(onsets_s, dtype=float), kind="stable")]
     if prior_bpm is not None and not (math.isfinite(prior_bpm) and prior_bpm > 0):
         raise ValueError(f"prior_bpm must be a positive number, got {prior_bpm}")
+    if not 0.0 <= session_trust <= 1.0:
+        raise ValueError(f"session_trust must be in 0..1, got {session_trust}")
+    change_cost = config.change_cost * max(session_trust, config.min_trust)
     group, gt = _chords(on, config.chord_ms / 1000)
     accents = None
     if vel is not None and config.use_velocity and len(gt) >= 3:
@@ -264,7 +270,7 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
                     - 0.5 * (dev_steps / config.session_phase_sd_steps) ** 2)
             if bar != session.bar_steps or sig != session.signature:
                 cont = np.full_like(cont, -np.inf)
-            score = score + np.maximum(cont, -config.change_cost)
+            score = score + np.maximum(cont, -change_cost)
         score = np.where(in_range[:, None], score, -np.inf)
         scores.append(score.ravel())
         rows.append(np.repeat(np.arange(len(bpm)), bar))

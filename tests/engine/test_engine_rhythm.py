@@ -230,3 +230,19 @@ def test_end_grid_goes_on_at_the_tempo_the_phrase_ended_at():
     assert abs(mean_line - player(two_bars_on)) > 0.03  # the mean tempo would be audibly off
     steady = estimate_rhythm(*play(FOUR, bpm, start=start))
     assert steady.end_grid.bpm == pytest.approx(steady.grid.bpm, rel=1e-3)
+
+
+def test_a_session_heard_unsurely_yields_to_a_clear_phrase():
+    # A waltz played on a 4/4 session grid at its tempo: a grid the player set (a count-in, trust 1) keeps its
+    # meter; one heard from a single ambiguous phrase (trust 0.2) yields to the waltz's own 3/4.
+    on, off, pitches = play(WALTZ, 120, start=10.0)
+    alone = estimate_rhythm(on, off, pitches)
+    assert alone.grid.signature == "3/4"
+    session = Grid(120, alone.grid.origin_s - 4 * 2.0, 16, "4/4")
+    kept = estimate_rhythm(on, off, pitches, session=session, session_trust=1.0)
+    assert kept.grid.signature == "4/4" and kept.continued
+    fixed = estimate_rhythm(on, off, pitches, session=session, session_trust=0.2)
+    assert fixed.grid.signature == "3/4" and not fixed.continued
+    assert fixed.grid.origin_s == pytest.approx(alone.grid.origin_s, abs=0.005)
+    with pytest.raises(ValueError, match="session_trust"):
+        estimate_rhythm(on, off, pitches, session=session, session_trust=1.5)
