@@ -274,6 +274,12 @@ def soak(period: int, tree: Path, tmp: Path, seconds: float, modes: list[str], b
                     out[f"daemon_callback_done_frames_max_{label}"] = int(done.group(1))
                     out[f"daemon_callback_busiest_cycle_{label}"] = int(done.group(2))
                     out[f"daemon_callback_overran_{label}"] = int(done.group(3))
+                body = re.search(r"woken by frame (\d+) at the latest, body (\d+) frames at most \((\d+) in",
+                                 daemon.output())
+                if body:  # an overrun with a short body was the OS waking the callback late, not its work
+                    out[f"daemon_callback_wake_max_{label}"] = int(body.group(1))
+                    out[f"daemon_callback_body_max_{label}"] = int(body.group(2))
+                    out[f"daemon_callback_overran_body_max_{label}"] = int(body.group(3))
             if spinner is not None:
                 spinner.kill()
                 spinner.wait()

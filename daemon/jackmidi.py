@@ -117,6 +117,10 @@ class JackMidi:
         # How far into its cycle the callback had finished, at the latest, and how often past the cycle's end: an
         # xrun while these stay well inside the period was not this client's doing.
         self.busiest = self.overran = self.busiest_cycle = 0
+        # Whose doing an overrun was: the frame the callback was woken at (the OS's scheduling, not ours) and how
+        # long its body took (its work, and waiting for the interpreter lock: ours). Maxima over all cycles, and
+        # for the cycles that overran, the largest body among them.
+        self.latest_wake = self.longest_body = self.overran_body = 0
         self._starts = [0] * CYCLE_HISTORY  # ring.read at the start of each recent cycle
         self._cycle = 0
         self._xruns_seen = 0
@@ -158,6 +162,7 @@ class JackMidi:
     # -- the real-time side: no lock, no logging, nothing but copying -------------------------------------------
 
     def _process(self, frames: int) -> None:
+        woke = self.client.frames_since_cycle_start
         out = self.out_port
         out.clear_buffer()
         start = self.client.last_frame_time
@@ -221,11 +226,18 @@ class JackMidi:
             except BlockingIOError:
                 pass  # the reader has wake-ups pending already
         done = self.client.frames_since_cycle_start
+        body = done - woke
         if done > self.busiest:
             self.busiest = done
             self.busiest_cycle = self._cycle
+        if woke > self.latest_wake:
+            self.latest_wake = woke
+        if body > self.longest_body:
+            self.longest_body = body
         if done >= frames:
             self.overran += 1
+            if body > self.overran_body:
+                self.overran_body = body
 
     def _resend(self, out, first: int, end: int) -> None:
         """Write again, at offset 0, the silencing messages sent from ring index ``first`` up to ``end``."""
@@ -358,7 +370,8 @@ class JackMidi:
                 f"xruns {self.xruns}, skipped cycles {self.cycle_gaps}, anchors {self.clock.anchors}, "
                 f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}; callback done by frame "
                 f"{self.busiest} of {self.period} at the latest (cycle {self.busiest_cycle}), "
-                f"{self.overran} cycles past their end")
+                f"{self.overran} cycles past their end; woken by frame {self.latest_wake} at the latest, body "
+                f"{self.longest_body} frames at most ({self.overran_body} in the cycles past their end)")
 
     def release(self) -> None:
         """One handle fewer; the last one closes the client."""
