@@ -11,14 +11,15 @@ waits for the answer's first note, then barges in with the next call after the a
 
 Figures: exchanges answered; the daemon's RSS (and threads, fds) at start, every 100 exchanges and at the end;
 timing of the answer's note-ons (i) on the daemon's own grid (each answer's note-ons fitted to a line a + n x
-step: residual p50 / p99 / max) and (ii) against the call's grid (the call's 16ths, timed by its performance and
+step: residual p50 / p99 / max; and, exactly, on the 16ths of the last tempo serve logged before the answer,
+one offset per answer) and (ii) against the call's grid (the call's 16ths, timed by its performance and
 kept at its final tempo; the JACK pipeline's constant offset, the median error, taken out): share within
 min(30 ms, 1/4 of a 16th), p50 / p90; answers whose first note lies on the call's bar line (within 30 ms and 1/8
 beat; an answer starting with a rest counts as off); stuck notes after SIGTERM mid-answer (every note-on matched
 by a note-off, harness.unmatched_note_ons); serve's exit code; warnings and errors in its log.
 
     .venv/bin/python benchmarks/bench_soak.py [--exchanges 1000] [--period 128] [--seed 3] [--wait-every 5]
-        [--barge-beats B] [--daemon-log FILE] [--raw FILE]
+        [--barge-beats B] [--busy] [--daemon-log FILE] [--raw FILE]
 
 SIGUSR1 ends the run after the exchange in play, with the same report. ``--exchanges 50`` takes about 6
 minutes; 1000 about two hours. Ends with one JSON line.
@@ -205,7 +206,34 @@ class Player:
         return {"next": nxt, "rec": rec}
 
 
-def judge(records: list[dict], received: list) -> dict:
+def daemon_tempi(log: str, mono_minus_wall: float) -> list[tuple[float, float]]:
+    """(monotonic time, bpm) of every grid serve took (its "tempo X bpm" lines; log times are wall-clock ms)."""
+    out = []
+    for found in re.finditer(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) INFO \S+: tempo ([\d.]+) bpm", log, re.M):
+        wall = time.mktime(time.strptime(found.group(1), "%Y-%m-%d %H:%M:%S")) + int(found.group(2)) / 1000
+        out.append((wall + mono_minus_wall, float(found.group(3))))
+    return out
+
+
+def tempo_residuals(records: list[dict], tempi: list[tuple[float, float]]) -> list[float]:
+    """Residuals (s) of each answer's note-ons from the 16th grid of the tempo serve had taken when it started (the
+    last logged grid before the answer's first note; one common offset per answer, the median)."""
+    out = []
+    for r in records:
+        if not r.get("answered") or len(r.get("notes", [])) < 2:
+            continue
+        before = [bpm for t, bpm in tempi if t <= r["first_on"] + 0.002]  # log lines have ms times
+        if not before:
+            continue
+        step = 15.0 / before[-1]
+        t = np.asarray(r["notes"]) - r["first_on"]
+        n = np.rint(t / step)
+        off = t - n * step
+        out += list(off - np.median(off))
+    return out
+
+
+def judge(records: list[dict], received: list, tempi: list[tuple[float, float]] | None = None) -> dict:
     ons = [(t, m) for t, m in received if m.type == "note_on" and m.velocity > 0]
     answered = [r for r in records if r["answered"]]
     errors, firsts, fits = [], [], []
@@ -227,6 +255,7 @@ def judge(records: list[dict], received: list) -> dict:
     bar_hit30 = [abs(f - offset) <= TOL_S for f in firsts]
     bar_hit8 = [abs(f - offset) <= r["clock"]["beat_s"] / 8 for f, r in zip(firsts, answered, strict=True)]
     fit = np.abs(np.array(fits)) * 1e3 if fits else np.zeros(1)
+    tempo_fit = np.abs(np.array(tempo_residuals(answered, tempi or []))) * 1e3
     return {"answered": len(answered), "calls": len(records), "answer_notes": int(len(e)),
             "pipeline_offset_ms": round(offset * 1e3, 2),
             "call_grid_hit": round(float(np.mean(hits)), 3) if hits else None,
@@ -235,6 +264,9 @@ def judge(records: list[dict], received: list) -> dict:
             "daemon_grid_resid_ms_p50": round(float(np.percentile(fit, 50)), 3),
             "daemon_grid_resid_ms_p99": round(float(np.percentile(fit, 99)), 3),
             "daemon_grid_resid_ms_max": round(float(fit.max()), 3),
+            "daemon_tempo_resid_ms_p50": _pct(tempo_fit, 50), "daemon_tempo_resid_ms_p99": _pct(tempo_fit, 99),
+            "daemon_tempo_resid_ms_max": round(float(tempo_fit.max()), 3) if len(tempo_fit) else None,
+            "daemon_tempo_notes": int(len(tempo_fit)),
             "bar_line_30ms": round(float(np.mean(bar_hit30)), 3) if bar_hit30 else None,
             "bar_line_eighth_beat": round(float(np.mean(bar_hit8)), 3) if bar_hit8 else None,
             "bar_line_held_eighth_beat": _share([h for h, r in zip(bar_hit8, answered, strict=True) if r["held"]]),
@@ -253,6 +285,10 @@ def raw_dump(records: list[dict], received: list) -> dict:
     return {"records": plain(records), "received": [[t, m.hex()] for t, m in received]}
 
 
+def _pct(values: np.ndarray, q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if len(values) else None
+
+
 def _share(values: list) -> float | None:
     return round(float(np.mean(values)), 3) if values else None
 
@@ -267,6 +303,7 @@ def main() -> None:
     parser.add_argument("--stall-s", type=float, default=120.0, help="give up when no exchange ends this long")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra argument for serve (repeatable)")
     parser.add_argument("--daemon-log", help="write serve's whole log here at the end")
+    parser.add_argument("--busy", action="store_true", help="one process spins on a core throughout")
     parser.add_argument("--raw", help="write the calls and every message received (JSON) here at the end, to judge again")
     args = parser.parse_args()
     started = time.monotonic()
@@ -280,6 +317,7 @@ def main() -> None:
     daemon = client = None
     summary: dict = {"calls": 0, "answered": 0}
     watchdog = Watchdog(args.stall_s, jack, lambda: daemon, summary)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
     try:
         daemon = Daemon(serve_args, jack.env, tmp, command=[sys.executable, "-m", "antiphon"], cwd=worktree)
         client = Client()
@@ -310,23 +348,29 @@ def main() -> None:
         log = daemon.output()
         if args.daemon_log:
             Path(args.daemon_log).write_text(log)
-        result = judge(player.records, list(client.received))
+        tempi = daemon_tempi(log, time.monotonic() - time.time())
+        result = judge(player.records, list(client.received), tempi)
         if args.raw:
             Path(args.raw).write_text(json.dumps(raw_dump(player.records, list(client.received))))
     finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
         if client is not None:
             client.close()
         if daemon is not None:
             daemon.close()
         jack.stop()
     timing = re.search(r"loop timing: (.*)", log)
+    jack_line = re.search(r"JACK MIDI: (.*)", log)
     problems = [line for line in log.splitlines() if re.search(r" (WARNING|ERROR|CRITICAL) |Traceback", line)]
     rss = [s["rss_mb"] for s in stats]
     result |= {"rss_mb_start": rss[0], "rss_mb_end": rss[-1], "rss_mb_max": max(rss),
                "threads": [stats[0]["threads"], stats[-1]["threads"]], "fds": [stats[0]["fds"], stats[-1]["fds"]],
                "stuck_notes": len(stuck), "sigterm_exit": code, "barge_ins_logged": log.count("barge-in"),
                "responses_logged": log.count("response: "), "log_problems": len(problems),
-               "loop_timing": timing.group(1) if timing else "not logged", "wall_s": round(time.monotonic() - started),
+               "loop_timing": timing.group(1) if timing else "not logged",
+               "jack_midi": jack_line.group(1) if jack_line else "not logged", "busy": args.busy, "wall_s": round(time.monotonic() - started),
                "sha": sha, "worktree": str(worktree), "period_frames": args.period}
     barge = "first bar" if args.barge_beats is None else f"first {args.barge_beats:g} beats"
     print(f"antiphon serve {sha[:12]} (pinned worktree {worktree}) over JACK (dummy, {args.period} frames = "
@@ -341,6 +385,9 @@ def main() -> None:
     print(f"answer note-ons on the daemon's own grid (fitted per answer): residual p50 "
           f"{result['daemon_grid_resid_ms_p50']} ms, p99 {result['daemon_grid_resid_ms_p99']} ms, max "
           f"{result['daemon_grid_resid_ms_max']} ms")
+    print(f"answer note-ons on the 16th grid of the tempo serve logged last before the answer "
+          f"({result['daemon_tempo_notes']} notes): residual p50 {result['daemon_tempo_resid_ms_p50']} ms, p99 "
+          f"{result['daemon_tempo_resid_ms_p99']} ms, max {result['daemon_tempo_resid_ms_max']} ms")
     print(f"answer note-ons on the call's 16th grid: {result['call_grid_hit']} within min(30 ms, 1/4 16th) "
           f"(|error - offset| p50 {result['call_grid_dev_ms_p50']} ms, p90 {result['call_grid_dev_ms_p90']} ms; "
           f"pipeline offset {result['pipeline_offset_ms']} ms, {result['answer_notes']} notes)")
@@ -349,6 +396,7 @@ def main() -> None:
           f"new tempo {result['bar_line_fresh_eighth_beat']})")
     print(f"stuck notes after SIGTERM mid-answer: {result['stuck_notes']}; exit code {code}; warnings/errors in "
           f"the log: {len(problems)}; loop timing: {result['loop_timing']}")
+    print(f"JACK MIDI: {result['jack_midi']}")
     for line in problems[:10]:
         print("   " + line)
     print(json.dumps({"bench": "soak", **result, "rss_by_exchange": stats}))
