@@ -121,6 +121,8 @@ class JackMidi:
         # long its body took (its work, and waiting for the interpreter lock: ours). Maxima over all cycles, and
         # for the cycles that overran, the largest body among them.
         self.latest_wake = self.longest_body = self.overran_body = 0
+        self.ahead = 0  # input stamped later than it was read (a stale frame clock): taken as read now
+        self.ahead_max_s = 0.0
         self._starts = [0] * CYCLE_HISTORY  # ring.read at the start of each recent cycle
         self._cycle = 0
         self._xruns_seen = 0
@@ -288,8 +290,13 @@ class JackMidi:
                     msg = mido.Message.from_bytes(data)
                 except (ValueError, IndexError, KeyError, TypeError):  # garbage (a truncated pitch bend: IndexError)
                     continue
+                t, now = self.clock.to_time(frame), time.monotonic()
+                if t > now:  # no note is played after it is read: the frame clock is off (frames lost to xruns)
+                    self.ahead += 1
+                    self.ahead_max_s = max(self.ahead_max_s, t - now)
+                    t = now
                 try:
-                    callback(self.clock.to_time(frame), msg)
+                    callback(t, msg)
                 except Exception:  # noqa: BLE001 - the reader must outlive any one message
                     log.exception("JACK input: handling %r failed", msg)
             if self.in_dropped != self._dropped_seen and self.on_input is not None:
@@ -368,7 +375,8 @@ class JackMidi:
         return (f"{self.period} frames at {self.rate} Hz, lead {self.lead_s * 1e3:.1f} ms; late {self.late}, "
                 f"cancelled note-ons {self.cancelled}, resent after xruns {self.resent}, "
                 f"xruns {self.xruns}, skipped cycles {self.cycle_gaps}, anchors {self.clock.anchors}, "
-                f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}; callback done by frame "
+                f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}, input stamped ahead of "
+                f"its reading {self.ahead} (by up to {self.ahead_max_s * 1e3:.1f} ms); callback done by frame "
                 f"{self.busiest} of {self.period} at the latest (cycle {self.busiest_cycle}), "
                 f"{self.overran} cycles past their end; woken by frame {self.latest_wake} at the latest, body "
                 f"{self.longest_body} frames at most ({self.overran_body} in the cycles past their end)")

@@ -67,6 +67,7 @@ class Session:
         self.listener = CallListener(config.phrase_end_steps)
         self.hearing = PhraseHearing(self.tempo, config.phrase_end_beats, config.bpm) if self.follow else None
         self._answer: tuple[int, int] | None = None  # follow mode: (hearing version, grid step of the answer)
+        self._answer_log: tuple[int, int] | None = None  # the last plan logged (debug)
         self.metronome = Metronome(send, self.tempo, config.click_notes, config.click_velocities,
                                    config.metronome)
         self.in_channel = None if config.input_channel is None else config.input_channel - 1
@@ -105,6 +106,8 @@ class Session:
             return
         if msg.type in ("note_on", "note_off") and msg.channel == DRUM_CHANNEL:
             return  # percussion (the click, a drum pad) is not melody
+        if log.isEnabledFor(logging.DEBUG) and msg.type in ("note_on", "note_off"):
+            log.debug("%s %d at %+.1f ms", msg.type, msg.note, (t - self.clock.now()) * 1e3)
         if msg.type == "note_on" and msg.velocity > 0:
             self._note_on(t, msg)
         elif msg.type in ("note_off", "note_on"):
@@ -210,14 +213,18 @@ class Session:
         # The clock's step 0 is now a bar line of the phrase's grid.
         self.tempo.set_grid(self.hearing.grid(), self.hearing.trust())
         answer = round(self.clock.position(start_s))
-        self._answer = (self.hearing.version, answer)
+        if self._answer_log != (self.hearing.version, answer):
+            log.debug("answer planned at step %d, %.0f ms from now; phrase of %d notes, first %.2f s ago",
+                      answer, (start_s - now) * 1e3, len(self.hearing.played), now - self.hearing.played[0].on_s)
+        self._answer = self._answer_log = (self.hearing.version, answer)
         if answer == self.clock.step_after(now):
             self._prepare(answer)
 
     def _response_length(self, call: Call) -> int:
         if self.hearing is not None:  # whole bars of the session's meter, as many as the call's (from its downbeat)
             bar = self.tempo.bar_steps
-            bars = self.config.response_bars or max(1, math.ceil((call.length_steps + call.anchor_step) / bar - 0.25))
+            pickup = (bar - call.meter[0][2]) % bar if call.meter else 0  # steps before the call's first downbeat
+            bars = self.config.response_bars or max(1, math.ceil((call.length_steps - pickup) / bar - 0.25))
             return bars * bar
         if self.config.response_bars is not None:
             return self.config.response_bars * steps_per_bar(self.clock.steps_per_quarter)
