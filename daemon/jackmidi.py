@@ -45,6 +45,7 @@ LEAD_MARGIN_S = 0.003
 SWITCH_INTERVAL_S = 0.0002  # CPython's default 5 ms would hold the callback off for several periods
 SWITCH_ENV = "ANTIPHON_SWITCH_INTERVAL_S"  # benchmark knob: another interval, to measure what it buys
 DRAIN_TIMEOUT_S = 0.5
+AHEAD_MARGIN_S = 0.005  # input stamped later than two periods and this after it was read: the frame clock is off
 ANCHOR_WAIT_S = 2.0  # at start: cycles to fit the frame clock to
 # JACK applies a new connection at the start of a later cycle, not in the one under way when connect returns
 # (a note-off sent at once after reconnecting was lost about once in 300): wait this many of our cycles first.
@@ -123,6 +124,7 @@ class JackMidi:
         self.latest_wake = self.longest_body = self.overran_body = 0
         self.ahead = 0  # input stamped later than it was read (a stale frame clock): taken as read now
         self.ahead_max_s = 0.0
+        self.ahead_limit_s = 2 * self.period / self.rate + AHEAD_MARGIN_S
         self._starts = [0] * CYCLE_HISTORY  # ring.read at the start of each recent cycle
         self._cycle = 0
         self._xruns_seen = 0
@@ -290,8 +292,10 @@ class JackMidi:
                     msg = mido.Message.from_bytes(data)
                 except (ValueError, IndexError, KeyError, TypeError):  # garbage (a truncated pitch bend: IndexError)
                     continue
+                # An event is stamped within the cycle that delivers it, so up to a period after the callback
+                # began; later than that the frame clock is off (frames lost to xruns): taken as read now.
                 t, now = self.clock.to_time(frame), time.monotonic()
-                if t > now:  # no note is played after it is read: the frame clock is off (frames lost to xruns)
+                if t > now + self.ahead_limit_s:
                     self.ahead += 1
                     self.ahead_max_s = max(self.ahead_max_s, t - now)
                     t = now
@@ -375,8 +379,8 @@ class JackMidi:
         return (f"{self.period} frames at {self.rate} Hz, lead {self.lead_s * 1e3:.1f} ms; late {self.late}, "
                 f"cancelled note-ons {self.cancelled}, resent after xruns {self.resent}, "
                 f"xruns {self.xruns}, skipped cycles {self.cycle_gaps}, anchors {self.clock.anchors}, "
-                f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}, input stamped ahead of "
-                f"its reading {self.ahead} (by up to {self.ahead_max_s * 1e3:.1f} ms); callback done by frame "
+                f"lost {self.lost + self.ring.dropped}, input dropped {self.in_dropped}, input stamped after its "
+                f"reading {self.ahead} (by up to {self.ahead_max_s * 1e3:.1f} ms); callback done by frame "
                 f"{self.busiest} of {self.period} at the latest (cycle {self.busiest_cycle}), "
                 f"{self.overran} cycles past their end; woken by frame {self.latest_wake} at the latest, body "
                 f"{self.longest_body} frames at most ({self.overran_body} in the cycles past their end)")

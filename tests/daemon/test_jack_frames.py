@@ -88,6 +88,25 @@ def test_input_is_stamped_with_the_frame_it_was_played_at(engine_and_probe):
     assert [m.type for _, m in heard] == ["note_on", "note_off"]
 
 
+def test_input_stamped_later_than_it_was_read_is_taken_as_read_then(engine_and_probe):
+    # A frame clock left a second behind the audio clock (frames lost to xruns, not yet re-anchored) would stamp
+    # input a second in the future: a phrase would then never fall silent. Such input counts as read at once.
+    engine, probe, _ = engine_and_probe
+    heard: list[tuple[float, float]] = []
+    engine.on_input = lambda t, msg: heard.append((t, time.monotonic()))
+    t0, f0 = engine.clock._anchor
+    engine.clock._anchor = (t0 + 1.0, f0)  # every frame now maps to a second later
+    engine.clock.check = lambda force=False: None  # and nothing (an xrun's re-fit) puts it right during the test
+    probe.play([(0.0, _note("note_on", 64))], probe.frame_now() + 4 * probe.period)
+    probe.wait_played()
+    deadline = time.monotonic() + 5
+    while not heard and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [(stamp, seen)] = heard
+    assert engine.ahead == 1 and 0.9 < engine.ahead_max_s < 1.1
+    assert stamp <= seen  # stamped no later than the callback that handled it saw it
+
+
 def test_a_release_cancels_scheduled_note_ons_and_note_offs_still_come(engine_and_probe):
     engine, _, probe = engine_and_probe
     soon = time.monotonic() + 0.3
