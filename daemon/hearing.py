@@ -23,6 +23,9 @@ from antiphon.engine.rhythm import Grid, Rhythm, RhythmConfig, estimate_rhythm
 log = logging.getLogger(__name__)
 
 MIN_SILENCE_S = 0.15  # no hearing before this much silence: shorter gaps are between a phrase's notes
+# A key held this many bars with nothing else played ends the phrase: its release was most likely lost (an xrun
+# drops the cycles that carried it), and the player, who has stopped, is waiting for an answer.
+HELD_ALONE_BARS = 2.0
 
 
 @dataclass
@@ -57,6 +60,7 @@ class PhraseHearing:
         self._trust = 1.0  # and how sure the session was of it
         self.forced = False
         self.active = False
+        self._last_event_s = 0.0
         self.version += 1
 
     @property
@@ -78,12 +82,14 @@ class PhraseHearing:
         note = Played(t, None, pitch, velocity)
         self.played.append(note)
         self._down[pitch] = note
+        self._last_event_s = t
         self.version += 1
         return started
 
     def note_off(self, t: float, pitch: int) -> None:
         if self.active and pitch in self._down:
             self._down.pop(pitch).off_s = t
+            self._last_event_s = t
             self.version += 1
 
     def release_all(self, t: float) -> None:
@@ -92,17 +98,25 @@ class PhraseHearing:
             for note in self._down.values():
                 note.off_s = t
             self._down.clear()
+            self._last_event_s = t
             self.version += 1
 
     def end_now(self) -> None:
-        """The phrase-end controller: answer on the next bar line."""
-        if self.active:
+        """The phrase-end controller: answer on the next bar line. (Once: a second call changes nothing, so an
+        answer planned for the cut phrase stays planned.)"""
+        if self.active and not self.forced:
             self.forced = True
             self.version += 1
 
     def too_long(self, now: float) -> bool:
-        """The phrase has run ``max_steps`` grid steps: it ends (as in fixed mode)."""
-        return self.active and now - self.played[0].on_s >= self.max_steps * self.tempo.clock.period_s
+        """The phrase has run ``max_steps`` grid steps (it ends, as in fixed mode), or a key has been held alone
+        for ``HELD_ALONE_BARS`` bars of the session's grid (a lost release: it ends too)."""
+        if not self.active:
+            return False
+        period = self.tempo.clock.period_s
+        if now - self.played[0].on_s >= self.max_steps * period:
+            return True
+        return bool(self._down) and now - self._last_event_s >= HELD_ALONE_BARS * self.tempo.bar_steps * period
 
     def silent_s(self, now: float) -> float:
         """Seconds since the phrase's last release (0 while a key is down or before any phrase)."""

@@ -184,3 +184,28 @@ def test_a_phrase_cut_by_the_controller_is_answered_on_its_bar_line_while_the_pl
     # the notes played after the cut are not part of the call, and they barge in on the answer.
     assert LEAD_IN_S + cut_at < first["start_s"] <= LEAD_IN_S + cut_at + 2.0 + 1e-6
     assert first["call_notes"] <= 18 and first["on_bar_line"]
+
+
+def test_a_phrase_that_reaches_its_maximum_length_is_answered_while_the_player_plays_on(daemon_model):
+    # 512 steps (32 bars at 120 bpm, 64 s) of legato eighths that never pause, then 4 s more: the phrase is cut at
+    # its maximum length and answered on the next bar line. (Ending it again at every step used to change it at
+    # every step, and the answer planned for it never started: the daemon fell silent for good.)
+    from daemon_helpers import phrase_events
+
+    notes = phrase_events([60, 62, 64, 65, 67, 65, 64, 62] * 34, note_s=0.25, gate=1.0)  # 68 s
+    result = respond_events(notes, daemon_model, FOLLOW)
+    first = result.exchanges[0]
+    assert LEAD_IN_S + 64.0 <= first["start_s"] <= LEAD_IN_S + 64.0 + 2.0 + 1e-6 and first["on_bar_line"]
+
+
+def test_a_key_whose_release_was_lost_ends_the_phrase_after_two_bars_alone(daemon_model):
+    # The last note's note-off never arrives (an xrun dropped it): two bars after the last thing played, the
+    # phrase is over and answered on the next bar line, not after 32 bars.
+    from daemon_helpers import EB_MAJOR_CALL, phrase_events
+
+    events = phrase_events(EB_MAJOR_CALL, note_s=0.5, gate=0.9)[:-1]  # quarters at 120; the last release lost
+    last_on = 7 * 0.5
+    result = respond_events(events, daemon_model, FOLLOW)
+    [exchange] = result.exchanges
+    assert exchange["on_bar_line"] and exchange["bpm"] == pytest.approx(120, rel=0.02)
+    assert LEAD_IN_S + last_on + 4.0 <= exchange["start_s"] <= LEAD_IN_S + last_on + 4.0 + 2.0 + 1e-6
