@@ -304,7 +304,7 @@ def main() -> None:
     parser.add_argument("--serve-arg", action="append", default=[], help="extra argument for serve (repeatable)")
     parser.add_argument("--daemon-log", help="write serve's whole log here at the end")
     parser.add_argument("--busy", action="store_true", help="one process spins on a core throughout")
-    parser.add_argument("--raw", help="write the calls and every message received (JSON) here at the end, to judge again")
+    parser.add_argument("--raw", help="write the calls and every message received (JSON) here, to judge again")
     args = parser.parse_args()
     started = time.monotonic()
     worktree, sha = pin_worktree()
@@ -370,7 +370,8 @@ def main() -> None:
                "stuck_notes": len(stuck), "sigterm_exit": code, "barge_ins_logged": log.count("barge-in"),
                "responses_logged": log.count("response: "), "log_problems": len(problems),
                "loop_timing": timing.group(1) if timing else "not logged",
-               "jack_midi": jack_line.group(1) if jack_line else "not logged", "busy": args.busy, "wall_s": round(time.monotonic() - started),
+               "jack_midi": jack_line.group(1) if jack_line else "not logged", "busy": args.busy,
+               "wall_s": round(time.monotonic() - started),
                "sha": sha, "worktree": str(worktree), "period_frames": args.period}
     barge = "first bar" if args.barge_beats is None else f"first {args.barge_beats:g} beats"
     print(f"antiphon serve {sha[:12]} (pinned worktree {worktree}) over JACK (dummy, {args.period} frames = "
