@@ -33,8 +33,10 @@ COUNT_IN_LEAD_S = 0.2  # the first click of a count-in comes this long after REA
 
 WARMUP_STEPS = 16
 # Test hook (reliability tests and benchmark only): raise RuntimeError inside the live loop after this many
-# grid steps, to prove an exception in the loop still silences the synth. Unset in normal use.
+# grid steps ("N"), or N steps after an answer's first note sounds ("answer+N"), to prove an exception in the loop
+# still silences the synth. Unset in normal use.
 FAULT_ENV = "ANTIPHON_FAULT_AFTER_STEPS"
+FAULT_ANSWER_PREFIX = "answer+"
 PANIC_BURST = 32  # messages sent back to back by `antiphon panic` before a pause
 PANIC_PAUSE_S = 0.005
 OUTPUT_DRAIN_S = 0.05  # before closing the output: JACK sends queued messages at its next period
@@ -79,15 +81,16 @@ def warm_up(responder: Responder) -> None:
         response.compute_ahead()
 
 
-def fault_after_steps() -> int | None:
-    """The ``ANTIPHON_FAULT_AFTER_STEPS`` test hook's step count, or ``None`` when unset."""
+def fault_after_steps() -> tuple[int, bool] | None:
+    """The ``ANTIPHON_FAULT_AFTER_STEPS`` test hook: (steps, counted from the answer's first note), or ``None``."""
     value = os.environ.get(FAULT_ENV)
     if not value:
         return None
+    from_answer = value.startswith(FAULT_ANSWER_PREFIX)
     try:
-        return int(value)
+        return int(value.removeprefix(FAULT_ANSWER_PREFIX)), from_answer
     except ValueError as err:
-        raise ValueError(f"{FAULT_ENV} must be an integer, got {value!r}") from err
+        raise ValueError(f"{FAULT_ENV} must be N or {FAULT_ANSWER_PREFIX}N (N an integer), got {value!r}") from err
 
 
 def serve(config: ServeConfig, started: float | None = None) -> int:
@@ -148,13 +151,18 @@ def _serve(config: ServeConfig, started: float, stop: threading.Event) -> int:
         session.begin(clock.now() + COUNT_IN_LEAD_S)  # a count-in or the click starts on a downbeat
 
         meter = LatenessMeter()
+        fault_from = [None if fault_after is not None and fault_after[1] else 0]  # the step the count starts at
 
         def on_step(step: int, lateness_s: float) -> None:
             meter.add(lateness_s)
             notifier.watchdog()
             if recorder is not None and session.idle:
                 recorder.maybe_split(clock.now())
-            if fault_after is not None and meter.count >= fault_after:
+            if fault_after is None:
+                return
+            if fault_from[0] is None and session.player.sounding:
+                fault_from[0] = meter.count
+            if fault_from[0] is not None and meter.count - fault_from[0] >= fault_after[0]:
                 log.error("test hook %s: raising in the live loop at monotonic %.6f", FAULT_ENV, time.monotonic())
                 raise RuntimeError(f"fault injected by {FAULT_ENV} after {meter.count} steps")
 

@@ -15,11 +15,22 @@ import time
 from pathlib import Path
 
 import mido
+import pytest
 
 from antiphon.daemon.ports import close_input
 
 ROOT = Path(__file__).resolve().parents[2]
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
+DISTURBED_RUNS = 5  # tries of a test that a busy machine can disturb, before it fails
+
+
+class Disturbed(Exception):
+    """The machine disturbed the JACK graph under a test (xruns, cycles it missed): the test is run again."""
+
+
+# Exact-frame tests hold only on an undisturbed graph; each such test raises Disturbed when the graph was, and runs
+# again, up to DISTURBED_RUNS times in all: a test disturbed every time fails (it is never skipped).
+rerun_when_disturbed = pytest.mark.flaky(reruns=DISTURBED_RUNS - 1, only_rerun=["^Disturbed: "])
 
 
 class JackServer:

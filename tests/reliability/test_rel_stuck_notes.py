@@ -30,7 +30,7 @@ from rel_helpers import (
     start_daemon,
 )
 
-from antiphon.daemon.live import FAULT_ENV
+from antiphon.daemon.live import FAULT_ANSWER_PREFIX, FAULT_ENV
 
 pytestmark = pytest.mark.jack
 
@@ -58,10 +58,9 @@ def run_case(jack, model, tmp, kind: str, moment: str, rng: np.random.Generator)
     """One daemon life: pedal down, a call, then the stop of ``kind`` at a random ``moment``; the silence report."""
     keyboard, synth = Keyboard(), Synth()
     extra_env = {}
-    if kind == "fault":  # the hook counts grid steps from the loop's start, which is READY
-        into = rng.uniform(0.3, CALL_S - 0.2) if moment == "call" else \
-            CALL_S + (PHRASE_END_STEPS + 1) * STEP_S + rng.uniform(0.1, 1.5)
-        extra_env[FAULT_ENV] = str(round((LEAD_S + into) / STEP_S))
+    if kind == "fault":  # mid-call: grid steps from the loop's start (READY); mid-response: from its first note
+        extra_env[FAULT_ENV] = str(round((LEAD_S + rng.uniform(0.3, CALL_S - 0.2)) / STEP_S)) if moment == "call" \
+            else f"{FAULT_ANSWER_PREFIX}{round(rng.uniform(0.1, 1.5) / STEP_S)}"
     daemon = start_daemon(jack, model, tmp, *DAEMON_ARGS, extra_env=extra_env)
     try:
         t0 = time.monotonic() + LEAD_S
@@ -69,7 +68,10 @@ def run_case(jack, model, tmp, kind: str, moment: str, rng: np.random.Generator)
         events = phrase(CALL)
         if kind == "fault":
             keyboard.play(events, t0)
-            code = daemon.proc.wait(15)
+            try:
+                code = daemon.proc.wait(15)
+            except subprocess.TimeoutExpired as err:  # mid-response: the hook waits for an answer's first note
+                raise AssertionError(f"no fault within 15 s (no answer?): {daemon.output()}") from err
             stopped_at = fault_time(daemon.output())
             assert stopped_at is not None, daemon.output()
         else:
