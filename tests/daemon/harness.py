@@ -34,15 +34,20 @@ rerun_when_disturbed = pytest.mark.flaky(reruns=DISTURBED_RUNS - 1, only_rerun=[
 
 
 class JackServer:
-    """``jackd --no-realtime -d dummy`` under a unique server name (set in ``env`` and in this process)."""
+    """``jackd --no-realtime -d dummy`` under a unique server name (set in ``env`` and in this process).
 
-    def __init__(self, name: str, rate: int = 48000, period: int = 256):
+    ``realtime``: ``--realtime`` instead (SCHED_FIFO for the server and its clients' process threads), for a
+    benchmark's comparison where the system allows it; tests never use it.
+    """
+
+    def __init__(self, name: str, rate: int = 48000, period: int = 256, realtime: bool = False):
         self.name = name
         self.env = {**os.environ, "JACK_DEFAULT_SERVER": name}
         os.environ["JACK_DEFAULT_SERVER"] = name  # this process's own JACK clients use it too
         # Its output goes to a file: jackd blocks once a pipe nobody reads fills up (it logs every xrun).
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", str(rate), "-p", str(period)],
+        priority = ["--realtime"] if realtime else ["--no-realtime"]  # real-time: benchmarks only, where allowed
+        self.proc = subprocess.Popen(["jackd", *priority, "-d", "dummy", "-r", str(rate), "-p", str(period)],
                                      env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         waited = subprocess.run(["jack_wait", "-w", "-t", "10"], env=self.env, capture_output=True, text=True)
         if waited.returncode != 0 or self.proc.poll() is not None:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import time
 
 import mido
+import numpy as np
 
 from antiphon.daemon.frameclock import frame_delta
 from antiphon.daemon.jackmidi import load_jack
 
 CAPACITY = 1 << 16
+CYCLES = 1 << 21  # cycles whose start frame and wake-up time are kept (46 minutes at 64 frames)
+LOST_STEP_S = 1e-4  # a jump of the wake-up envelope from one cycle to the next larger than this is a stall
 
 
 class FrameProbe:
@@ -36,6 +39,9 @@ class FrameProbe:
         self.played = 0
         self.xruns = self.cycle_gaps = 0  # xruns reported; cycles whose start frame jumped (a busy graph)
         self._next_cycle: int | None = None
+        self.cycle_frames = np.zeros(CYCLES, dtype=np.int64)  # each cycle's first frame, and when it woke
+        self.cycle_woken = np.zeros(CYCLES)
+        self.cycles = 0
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
@@ -57,6 +63,9 @@ class FrameProbe:
         if self._next_cycle is not None and start != self._next_cycle:
             self.cycle_gaps += 1
         self._next_cycle = (start + frames) & 0xFFFFFFFF
+        if self.cycles < CYCLES:
+            self.cycle_frames[self.cycles], self.cycle_woken[self.cycles] = start, time.monotonic()
+            self.cycles += 1
         schedule, last = self.schedule, 0
         while self.played < len(schedule):
             frame, data = schedule[self.played]
@@ -87,6 +96,23 @@ class FrameProbe:
     def received(self, since: int = 0) -> list[tuple[int, mido.Message]]:
         """``(frame, message)`` for everything heard (from index ``since``)."""
         return [(self.heard_frames[i], mido.Message.from_bytes(self.heard_data[i])) for i in range(since, self.heard)]
+
+    def lost_before(self, frames) -> np.ndarray:
+        """Seconds of wall clock the server's frame count lost before each of ``frames`` (time the listener heard).
+
+        A server that stalls (an xrun) goes on counting frames from where it was, so frames fall behind the wall
+        clock at each stall (the dummy driver at 64 frames: ~85 ms in 30 s). A cycle's true start is the lower
+        envelope of its wake-ups, and what frames lost only grows: the least lag from a cycle on is the one it had.
+        Only sudden steps of that envelope count (more than LOST_STEP_S from one cycle to the next), not its slow
+        wander (up to 0.24 ms over seconds at 1,024 frames, which comes back).
+        """
+        k = self.cycles
+        lag = self.cycle_woken[:k] - self.cycle_frames[:k] / self.rate
+        envelope = np.minimum.accumulate(lag[::-1])[::-1]
+        steps = np.diff(envelope, prepend=envelope[0])
+        lost = np.cumsum(np.where(steps > LOST_STEP_S, steps, 0.0))
+        cycle = np.searchsorted(self.cycle_frames[:k], np.asarray(frames, dtype=np.int64), side="right") - 1
+        return lost[np.clip(cycle, 0, k - 1)]
 
     def wait_played(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
