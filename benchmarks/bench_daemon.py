@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "daemon"))
 
 from daemon_helpers import phrase_events  # noqa: E402
-from harness import Daemon, JackServer  # noqa: E402
+from harness import Daemon, JackServer, spin_a_core  # noqa: E402
 from jack_probe import FrameProbe  # noqa: E402
 
 RATE = 48000
@@ -148,7 +148,7 @@ def main() -> None:
                     if path == "frames" and args.switch_interval is not None:
                         extra["ANTIPHON_SWITCH_INTERVAL_S"] = str(args.switch_interval)
                     for cond in ("idle", "busy"):
-                        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if cond == "busy" else None
+                        busy = spin_a_core() if cond == "busy" else None
                         daemon = Daemon(serve_args + path_args, jack.env, tmp, extra_env=extra, cwd=tree)
                         try:
                             r = one_condition(daemon, args.response_bars, args.min_steps)

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_rhythm import METERS, cut_calls, load_tunes, perform  # noqa: E402
 from bench_turns import events_of, grid_error, player_clock, q_of, retimed, t_of  # noqa: E402
-from harness import Client, Daemon, JackServer, unmatched_note_ons  # noqa: E402
+from harness import Client, Daemon, JackServer, spin_a_core, unmatched_note_ons  # noqa: E402
 
 BEAT_BPM = (70.0, 160.0)
 BEAT_BPM_68 = (70.0, 110.0)
@@ -317,7 +317,7 @@ def main() -> None:
     daemon = client = None
     summary: dict = {"calls": 0, "answered": 0}
     watchdog = Watchdog(args.stall_s, jack, lambda: daemon, summary)
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+    spinner = spin_a_core() if args.busy else None
     try:
         daemon = Daemon(serve_args, jack.env, tmp, command=[sys.executable, "-m", "antiphon"], cwd=worktree)
         client = Client()

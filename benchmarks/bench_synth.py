@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "daemon"))
 
 from audio_probe import AudioProbe, first_sound  # noqa: E402
-from harness import Daemon, JackServer  # noqa: E402
+from harness import Daemon, JackServer, spin_a_core  # noqa: E402
 from jack_probe import FrameProbe  # noqa: E402
 
 from antiphon.daemon.frameclock import frame_delta  # noqa: E402
@@ -251,7 +251,7 @@ def soak(period: int, tree: Path, tmp: Path, seconds: float, modes: list[str], b
     for label in modes:
         jack = JackServer(f"antiphon-synth-soak-{os.getpid()}-{label}", period=period)
         daemon = None
-        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+        spinner = spin_a_core() if busy else None
         try:
             if SOAK_MODES[label] is not None:
                 daemon = Daemon([*SOAK_MODES[label], "--bpm", str(BPM), "--log-level", "INFO"], jack.env, tmp,

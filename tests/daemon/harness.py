@@ -33,6 +33,12 @@ class Disturbed(Exception):
 rerun_when_disturbed = pytest.mark.flaky(reruns=DISTURBED_RUNS - 1, only_rerun=["^Disturbed: "])
 
 
+def spin_a_core() -> subprocess.Popen:
+    """A process that keeps one core busy (a benchmark's "busy" condition) until killed or its parent is gone."""
+    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass"
+    return subprocess.Popen([sys.executable, "-c", spin])
+
+
 class JackServer:
     """``jackd --no-realtime -d dummy`` under a unique server name (set in ``env`` and in this process).
 
