@@ -18,6 +18,8 @@ Error = onset - lag - the note-on's intended sample.
 - soak: ``serve --synth --metronome`` for ``--soak-s`` at each of ``--soak-periods`` (256); xruns counted by a
   listening client and by the daemon, beside the same without ``--synth`` and with no Antiphon running (the shared
   machine's own xruns); ``--soak-busy`` keeps one process spinning on a core throughout (issue 13's condition).
+  Each xrun is put down to a client from jackd's own log: which clients it found unfinished, and whether each was
+  ``Triggered`` (signalled, not yet woken by the OS) or ``Running`` (past the cycle's end in its own callback).
 
 Targets (issue 15): offline p99 <= 1.5 ms; live p99 <= 1.5 ms at 256 and 1,024 frames and >= 5x better than
 FluidSynth's JACK driver at 1,024; no xrun caused by Antiphon in 10 minutes at 256 frames; ready within 2 s.
@@ -258,9 +260,12 @@ def soak(period: int, tree: Path, tmp: Path, seconds: float, modes: list[str], b
                                 cwd=tree)
             ears = AudioProbe("antiphon:synth L" if label == "synth" else None, None, seconds=1.0, name="soak-ears")
             time.sleep(0.5)
-            ears.xruns = 0
+            ears.xruns, before = 0, jack.not_finished()
             time.sleep(seconds)
             out[f"xruns_{label}"] = ears.xruns
+            # whom the server found unfinished at each xrun, and in what state (Triggered: not yet woken)
+            out[f"not_finished_{label}"] = {f"{client} {state}": n for (client, state), n in
+                                            sorted((jack.not_finished() - before).items())}
             ears.close()
         finally:
             if daemon is not None:

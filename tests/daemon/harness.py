@@ -6,12 +6,14 @@ Used by the daemon's JACK tests and by ``benchmarks/bench_daemon.py``.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import mido
@@ -21,6 +23,7 @@ from antiphon.daemon.ports import close_input
 
 ROOT = Path(__file__).resolve().parents[2]
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
+NOT_FINISHED = re.compile(r"client = (\S+) was not finished, state = (\w+)")  # jackd's xrun log line
 DISTURBED_RUNS = 5  # tries of a test that a busy machine can disturb, before it fails
 
 
@@ -64,6 +67,13 @@ class JackServer:
     def output(self) -> str:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")[-4000:]
+
+    def not_finished(self) -> Counter:
+        """(client, state) of every client the server found unfinished at an xrun so far, counted. State
+        ``Triggered``: the client was signalled but not yet running (the OS woke it late); ``Running``: it was
+        running past the cycle's end (its own work, or a wait inside it)."""
+        self.log.seek(0)
+        return Counter(NOT_FINISHED.findall(self.log.read().decode(errors="replace")))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
