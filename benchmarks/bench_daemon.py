@@ -87,10 +87,12 @@ def one_condition(daemon: Daemon, response_bars: int, min_steps: int) -> dict:
             steps += max(1, round((max(notes) - phrase_end) / STEP_FRAMES))
         probe_xruns = synth.xruns - xruns0
         errors, heard_errors = [], []
+        # frames lost to the server's stalls before each call's first note and each note (one envelope for all)
+        lost = iter(synth.lost_before([f for start, notes in calls for f in (start, *notes)]) * RATE)
         for start, notes in calls:
-            # frames lost to the server's stalls since the call's first note: the listener did not hear them pass
-            lost = np.round((synth.lost_before(notes) - synth.lost_before([start])[0]) * RATE)
-            for f, gone in zip(notes, lost, strict=True):
+            lost_at_start = next(lost)  # the listener did not hear the frames lost since then pass
+            for f in notes:
+                gone = round(next(lost) - lost_at_start)
                 errors.append(f - (start + round((f - start) / STEP_FRAMES) * STEP_FRAMES))
                 heard = f + gone - start
                 heard_errors.append(heard - round(heard / STEP_FRAMES) * STEP_FRAMES)
