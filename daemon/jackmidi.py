@@ -348,7 +348,7 @@ class JackMidi:
     def connect_output(self, name: str) -> None:
         """Connect the output to ``name``; returns once what is sent next reaches it."""
         self.out_port.disconnect()
-        self.client.connect(self.out_port, name)
+        self._connect(self.out_port, name)
         self.wait_cycles(CONNECT_CYCLES)
 
     def settle(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
@@ -373,7 +373,15 @@ class JackMidi:
 
     def connect_input(self, name: str) -> None:
         self.in_port.disconnect()
-        self.client.connect(name, self.in_port)
+        self._connect(name, self.in_port)
+
+    def _connect(self, source, destination) -> None:
+        """``RuntimeError`` when JACK refuses (a port listed before its client is active, or gone again): the
+        port watcher then tries again on its next look, as it does for rtmidi's errors."""
+        try:
+            self.client.connect(source, destination)
+        except load_jack().JackError as err:
+            raise RuntimeError(str(err)) from err
 
     def summary(self) -> str:
         return (f"{self.period} frames at {self.rate} Hz, lead {self.lead_s * 1e3:.1f} ms; late {self.late}, "

@@ -306,6 +306,25 @@ def _wait(predicate, timeout_s: float = 10.0) -> bool:
     return predicate()
 
 
+def test_a_port_listed_before_its_client_is_active_is_a_retryable_error(engine_and_probe):
+    # A synth coming back registers its ports before it activates; the port watcher can see them in between.
+    # JACK refuses that connection: it must reach the watcher as an error it retries, not kill its thread.
+    from antiphon.daemon.jackmidi import load_jack
+
+    engine, _, _ = engine_and_probe
+    late = load_jack().Client("late-synth", no_start_server=True)
+    try:
+        port = late.midi_inports.register("in")
+        with pytest.raises(RuntimeError):
+            engine.connect_output(port.name)
+        late.activate()
+        engine.connect_output(port.name)
+        assert [p.name for p in engine.out_port.connections] == [port.name]
+    finally:
+        late.deactivate()
+        late.close()
+
+
 @rerun_when_disturbed
 def test_the_port_watcher_on_the_frame_path_lists_ports_without_rtmidi(engine_and_probe, monkeypatch):
     # rtmidi's JACK clients open (jack_activate) holding the interpreter lock while the server waits for this
