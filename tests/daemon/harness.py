@@ -36,6 +36,12 @@ class Disturbed(Exception):
 rerun_when_disturbed = pytest.mark.flaky(reruns=DISTURBED_RUNS - 1, only_rerun=["^Disturbed: "])
 
 
+def graph_disturbed(daemon_output: str) -> bool:
+    """Whether serve's closing JACK MIDI line counts xruns or skipped cycles (events may have gone late)."""
+    found = re.search(r"JACK MIDI: .* xruns (\d+), skipped cycles (\d+)", daemon_output)
+    return found is not None and int(found.group(1)) + int(found.group(2)) > 0
+
+
 def spin_a_core() -> subprocess.Popen:
     """A process that keeps one core busy (a benchmark's "busy" condition) until killed or its parent is gone."""
     spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass"
