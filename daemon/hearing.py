@@ -135,7 +135,7 @@ class PhraseHearing:
             rhythm = estimate_rhythm([n.on_s for n in self.played], [n.off_s for n in self.played],
                                      [n.pitch for n in self.played], prior_bpm=self.prior_bpm, session=self._session,
                                      config=self.config, velocities=[n.velocity for n in self.played],
-                                     session_trust=self._trust)
+                                     session_trust=self._trust, cut=self.forced)
             log.debug("heard %.1f bpm %s, pickup %d, confidence %.2f, timing error %.1f ms%s", rhythm.grid.bpm,
                       rhythm.grid.signature, rhythm.pickup_steps, rhythm.confidence, rhythm.timing_error_ms,
                       " (session grid)" if rhythm.continued else "")

@@ -90,9 +90,9 @@ class RhythmConfig:
     max_bpm: float = 240.0
     tempo_step: float = 0.012  # spacing of the tempo candidates (relative)
     chord_ms: float = 35.0  # onsets closer than this are one chord
-    timing_sd_ms: float = 22.0
+    timing_sd_ms: float = 20.0
     max_drift: float = 0.08  # largest tempo change across a phrase the grid follows (relative)
-    tempo_center_bpm: float = 105.0  # beats (quarter, or dotted quarter in 6/8) per minute
+    tempo_center_bpm: float = 100.0  # beats (quarter, or dotted quarter in 6/8) per minute
     tempo_sd: float = 0.3  # natural-log units (0.45 before the IOI and phrase-end terms)
     prior_bpm_sd: float = 0.2  # around a caller's prior_bpm, natural-log units
     session_tempo_sd: float = 0.04
@@ -105,14 +105,14 @@ class RhythmConfig:
     rhythm_bits_top: int = 6  # distinct best hypotheses re-scored by rhythm_bits
     meters: tuple[str, ...] = ("2/4", "3/4", "4/4", "6/8")
     meter_prior: dict = field(default_factory=lambda: dict(METER_PRIOR))
-    ioi_weight: float = 1.0  # the IOI model (replaces the onset model's on/off part; use_ioi=False: back to it)
+    ioi_weight: float = 0.6  # the IOI model (replaces the onset model's on/off part; use_ioi=False: back to it)
     ioi_floor: float = 0.02
-    ioi_smooth: float = 20.0  # pseudo-counts pulling each IOI distribution towards the coarser one
-    last_weight: float = 1.0  # the prior on the last onset's bar position (where tunes end)
+    ioi_smooth: float = 12.0  # pseudo-counts pulling each IOI distribution towards the coarser one
+    last_weight: float = 0.75  # the prior on the last onset's bar position (where tunes end)
     prefer_common_nats: float = 2.0  # a 2/4 reading yields to 4/4 with the same bar lines unless this much better
     end_weight: float = 2.0  # the last note's release falls short of (at most at) the next bar line
-    end_floor: float = 0.15
-    bars_cost: float = 1.0  # nats for a phrase that is not 2, 4 or 8 bars long (pickup apart)
+    end_floor: float = 0.125
+    bars_cost: float = 3.0  # nats for a phrase that is not 2, 4 or 8 bars long (pickup apart)
     use_metrical: bool = True
     use_ioi: bool = True
     use_ioi_context: bool = True  # the IOI model also conditioned on the IOI before (else on the position only)
@@ -180,7 +180,7 @@ def _chords(on: np.ndarray, chord_s: float) -> tuple[np.ndarray, np.ndarray]:
 def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitches: Sequence[int], *,
                     prior_bpm: float | None = None, session: Grid | None = None,
                     config: RhythmConfig = RhythmConfig(), rhythm_bits: RhythmBits | None = None,
-                    velocities: Sequence[int] | None = None, session_trust: float = 1.0) -> Rhythm:
+                    velocities: Sequence[int] | None = None, session_trust: float = 1.0, cut: bool = False) -> Rhythm:
     """Hear a phrase: note-on/off times (s) and MIDI pitches -> :class:`Rhythm`.
 
     ``prior_bpm`` (quarters per minute) centres the tempo prior; ``session`` (the previous call's grid) makes
@@ -189,7 +189,9 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
     hypotheses are re-scored with it. ``velocities`` (MIDI, one per note), when they vary, let accents mark
     the strong beats. ``session_trust`` (0..1) is how sure the session is of its grid (a grid heard in one
     ambiguous phrase: its confidence): the cost of leaving it scales with it, so a second phrase can correct
-    a first one heard wrong. Raises ValueError on bad input.
+    a first one heard wrong. ``cut``: the phrase did not end by itself (the phrase-end controller or its
+    maximum length cut it while the player went on), so where its last note falls and is released says
+    nothing of the bar lines: the phrase-end terms are left out. Raises ValueError on bad input.
     """
     on, off, pitch = _check(onsets_s, offsets_s, pitches)
     vel = None
@@ -245,7 +247,7 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
         bar = table.bar_steps
         score = fit.timing[:, None] + metrical_scores(fit.k, table, config.use_metrical,
                                                       onsets=not (config.use_ioi and config.use_metrical),
-                                                      last_weight=config.last_weight)
+                                                      last_weight=0.0 if cut else config.last_weight)
         if config.use_ioi and config.use_metrical:
             logs = ioi_logs(sig, config.ioi_floor, config.ioi_smooth)
             score = score + config.ioi_weight * ioi_scores(fit.k, logs, config.use_ioi_context)
@@ -258,7 +260,7 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
         pos0 = np.arange(bar)
         if accents is not None:
             score = score + accent_scores(fit.k, accents, table, config.velocity_accent)
-        if config.use_metrical and len(gt) >= 3:  # a note or two tell little of where the bar lines are
+        if config.use_metrical and len(gt) >= 3 and not cut:  # a note or two tell little of the bar lines
             score = score + phrase_end_scores(last_on, kend, bar, config.end_weight, config.end_floor,
                                               config.bars_cost)
         if session is not None and config.use_session:

@@ -247,7 +247,8 @@ def phrase_end_scores(last_on: np.ndarray, kend: np.ndarray, bar: int, weight: f
     """(T, bar) score of the phrase's end for each bar position of the first onset: its last note (onset at
     step ``last_on``, released at step ``kend``, both (T,) from the first onset) is held for a good share of
     the time to the next bar line (a phrase ends at a bar line), and the phrase spans 2, 4 or 8 whole bars
-    from its first downbeat to the bar line after its release (else ``bars_cost`` nats)."""
+    from its first downbeat to the bar line after its release, or to its last note when that note lands on a
+    downbeat (a phrase that closes on the next bar's first beat), else ``bars_cost`` nats."""
     r = np.arange(bar)
     p_last = (last_on[:, None] + r[None, :]) % bar
     to_line = bar - p_last  # steps from the last onset to the next bar line
@@ -256,7 +257,8 @@ def phrase_end_scores(last_on: np.ndarray, kend: np.ndarray, bar: int, weight: f
     if bars_cost:
         down = (bar - r) % bar  # the first downbeat's step
         bars = np.ceil((kend[:, None] - down[None, :]) / bar - 0.1)
-        score = score - bars_cost * ~np.isin(bars, (2, 4, 8))
+        landing = np.where(p_last == 0, (last_on[:, None] - down[None, :]) / bar, -1)
+        score = score - bars_cost * ~(np.isin(bars, (2, 4, 8)) | np.isin(landing, (2, 4, 8)))
     return score
 
 

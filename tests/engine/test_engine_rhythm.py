@@ -246,3 +246,17 @@ def test_a_session_heard_unsurely_yields_to_a_clear_phrase():
     assert fixed.grid.origin_s == pytest.approx(alone.grid.origin_s, abs=0.005)
     with pytest.raises(ValueError, match="session_trust"):
         estimate_rhythm(on, off, pitches, session=session, session_trust=1.5)
+
+
+def test_a_cut_phrase_is_heard_without_its_end():
+    # Legato eighths at 120, cut by the phrase-end controller on the downbeat of bar 3 while the player plays
+    # on: its last note (released with the next one's onset) looks like the end of a phrase with an eighth's
+    # pickup, and as an ended phrase it is heard that way. Cut, its end says nothing: heard from the first note.
+    eighths = [(2 * i, 2) for i in range(17)]
+    on, off, pitches = play(eighths, 120, held=1.0)
+    pitches = [(60, 62, 64, 65, 67, 65, 64, 62)[i % 8] for i in range(17)]
+    ended = estimate_rhythm(on, off, pitches)
+    assert ended.pickup_steps == 2
+    cut = estimate_rhythm(on, off, pitches, cut=True)
+    assert (cut.grid.signature, cut.pickup_steps) == ("4/4", 0) and cut.grid.bpm == pytest.approx(120, rel=0.01)
+    assert cut.grid.origin_s == pytest.approx(on[0], abs=0.005)
