@@ -36,6 +36,7 @@ class ServeConfig:
     virtual: bool = False
     backend: str | None = None  # None: ALSA where /dev/snd/seq exists, else JACK
     bpm: float = DEFAULT_BPM
+    bpm_guess: bool = False  # follow: the first call is heard around bpm (set when bpm is given, or a file's)
     input_channel: int | None = None  # None: listen on every channel
     output_channel: int = 1
     phrase_end_steps: int = DEFAULT_PHRASE_END_STEPS  # --tempo fixed
@@ -183,6 +184,8 @@ def build_config(config_file: str | Path | None = None, **cli_values: Any) -> Se
             raise ValueError(f"unknown option {name!r}")
         if value is not None:
             values[name] = value
+    if "bpm" in values:  # a tempo the user gave is the first call's guess; the default is only the clock's start
+        values.setdefault("bpm_guess", True)
     for name in ("click_notes", "click_velocities"):  # TOML arrays and "76,77" from the command line
         if isinstance(values.get(name), str):
             values[name] = _int_pair(name, values[name])

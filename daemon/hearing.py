@@ -41,10 +41,13 @@ class Played:
 class PhraseHearing:
     """Collects one phrase at a time (seconds) and hears it against the session's tempo."""
 
-    def __init__(self, tempo: SessionTempo, end_beats: float, prior_bpm: float, max_steps: int = MAX_CALL_STEPS,
-                 config: RhythmConfig | None = None):
+    def __init__(self, tempo: SessionTempo, end_beats: float, bpm: float, max_steps: int = MAX_CALL_STEPS,
+                 config: RhythmConfig | None = None, prior_bpm: float | None = None):
+        """``bpm``: the grid before anything is heard; ``prior_bpm``: the tempo a first call is heard around (the
+        player's ``--bpm``), else the rhythm model's own tempo prior."""
         self.tempo = tempo
         self.end_beats = end_beats
+        self.bpm = bpm
         self.prior_bpm = prior_bpm
         self.max_steps = max_steps
         self.config = config or RhythmConfig()
@@ -160,7 +163,7 @@ class PhraseHearing:
             return rhythm.next_grid
         if self._session is not None:
             return self._session
-        return Grid(self.prior_bpm, self.played[0].on_s, self.tempo.bar_steps, self.tempo.signature)
+        return Grid(self.bpm, self.played[0].on_s, self.tempo.bar_steps, self.tempo.signature)
 
     def answer_time(self, now: float) -> float | None:
         """When the answer starts (s, a bar line of the phrase's grid), or ``None`` while the phrase goes on.

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import mido
 import numpy as np
 
 from antiphon.daemon.clock import SimulatedTime, StepClock
-from antiphon.daemon.config import ServeConfig
+from antiphon.daemon.config import MAX_BPM, MIN_BPM, ServeConfig
 from antiphon.daemon.loop import Event, ScriptedSource, run_loop
 from antiphon.daemon.phrase import MAX_CALL_STEPS
 from antiphon.daemon.recorder import write_session_midi
@@ -115,14 +115,13 @@ def respond_file(call_path: str | os.PathLike[str], out_path: str | os.PathLike[
 
     With ``tempo="fixed"`` the grid tempo is the file's own tempo when ``bpm_from_file`` and the file has one,
     else ``config.bpm``; with ``tempo="follow"`` the call's tempo, beat and bar are heard from its timing in
-    seconds (a file's tempo meta may be wrong), and the file written carries the heard tempo map. Without
+    seconds, the file's tempo (when ``bpm_from_file``) only the guess they are heard around (it may be
+    wrong), and the file written carries the heard tempo map. Without
     ``with_call`` the response file starts at the response's first step.
     """
     events, file_bpm = read_call(call_path)
-    if bpm_from_file and file_bpm is not None and config.tempo == "fixed":
-        from dataclasses import replace
-
-        config = replace(config, bpm=round(file_bpm, 3))
+    if bpm_from_file and file_bpm is not None and MIN_BPM <= file_bpm <= MAX_BPM:
+        config = replace(config, bpm=round(file_bpm, 3), bpm_guess=True)
     result = respond_events(events, model, config)
     notes = [(t, m) for t, m in result.response if m.type in ("note_on", "note_off")]
     if with_call:

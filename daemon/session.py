@@ -65,7 +65,9 @@ class Session:
         self.follow = config.tempo == "follow" and self.follower is None
         self.tempo = SessionTempo(clock, config.meter, known=not self.follow, on_change=on_tempo)
         self.listener = CallListener(config.phrase_end_steps)
-        self.hearing = PhraseHearing(self.tempo, config.phrase_end_beats, config.bpm) if self.follow else None
+        self.hearing = (PhraseHearing(self.tempo, config.phrase_end_beats, config.bpm,
+                                      prior_bpm=config.bpm if config.bpm_guess else None)
+                        if self.follow else None)
         self._answer: tuple[int, int] | None = None  # follow mode: (hearing version, grid step of the answer)
         self._answer_log: tuple[int, int] | None = None  # the last plan logged (debug)
         self.metronome = Metronome(send, self.tempo, config.click_notes, config.click_velocities,

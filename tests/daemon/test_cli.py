@@ -54,6 +54,11 @@ def test_respond_follows_the_files_tempo(tmp_path, daemon_artifact):
     tempo = next(m.tempo for m in midi.tracks[0] if m.type == "set_tempo")
     assert tempo == 1_000_000
     assert "16 steps" in result.output
+    # Even quarters are as much half notes at twice the tempo: the file's tempo was the guess; --bpm wins over it.
+    result = runner.invoke(app, ["respond", str(_call_file(tmp_path, bpm=60)), "-o", str(out), "--model",
+                                 str(daemon_artifact), "--response-bars", "1", "--bpm", "120"])
+    assert result.exit_code == 0, result.output
+    assert "heard at 120.0 bpm" in result.output
 
 
 def test_clear_errors(tmp_path, daemon_artifact):

@@ -26,6 +26,14 @@ def test_file_values_then_command_line_wins(tmp_path):
     assert config.phrase_end_steps == 16 and config.output_channel == 1  # defaults
 
 
+def test_a_tempo_given_is_the_first_calls_guess(tmp_path):
+    assert not build_config().bpm_guess  # the default 120 only starts the clock
+    assert build_config(bpm=90.0).bpm_guess
+    path = tmp_path / "antiphon.toml"
+    path.write_text("bpm = 84\n")
+    assert build_config(path).bpm_guess and build_config(path).bpm == 84
+
+
 def test_a_style_in_the_file_gives_way_to_a_model_on_the_command_line(tmp_path):
     path = _write(tmp_path, 'style = "auto"\n')
     assert build_config(path).style == "auto" and build_config(path).model is None
