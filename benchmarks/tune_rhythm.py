@@ -5,7 +5,8 @@ Calls are cut and played as in ``bench_rhythm.py --dev`` (10 ms onset spread), `
 scales one to three knobs by a log-normal factor (SD 0.3, clipped to the ranges below) and keeps the change if the
 objective rises. At the end the defaults and the best found are scored on the held-out ``--check-seeds`` (other
 calls and performances of the same development tunes). RhythmConfig's weights came from such a run (search seed
-1, 60 steps, from the earlier weights), rounded; a second run of 80 steps from them found nothing better.
+1, 60 steps, from the earlier weights, with narrower ranges: ioi_weight 0.5-2, ioi_smooth 5-80, bars_cost at most
+3, which it reached), rounded; a second run of 80 steps from them, with the ranges below, found nothing better.
 
     .venv/bin/python benchmarks/tune_rhythm.py [--steps 60] [--search-seed 1]
 
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     print(f"defaults: {best_score}", flush=True)
     for step in range(args.steps):
         cand = dict(best)
-        for name in rs.sample(sorted(KNOBS), rs.choice([1, 2, 3])):
+        for name in rs.sample(list(KNOBS), rs.choice([1, 2, 3])):
             lo, hi = KNOBS[name]
             cand[name] = float(np.clip(cand[name] * math.exp(rs.gauss(0, 0.3)), lo, hi))
         found = score(perfs, cand)
