@@ -16,6 +16,10 @@ the first note within half a 16th), meter, rhythm exact (every onset on the writ
 downbeat), inference ms per call (p50 / p99). Ablations switch one ingredient off each; ``+bits`` adds a
 length trigram fitted on the bundled model's events.json as ``rhythm_bits``; ``+velocity`` passes velocities
 (downbeats 10 louder, noise SD 6; every other row plays flat velocities, i.e. passes none).
+``ceiling`` is no estimator but a bound: ``ours`` with its IOI and first / last-note tables counted on the
+benchmark's own tunes, the calls' notation statistics known. A slow phrase in 16ths and the same phrase in
+eighths at twice the tempo sound alike (the tempo is drawn apart from the notation), so only how tunes are
+written tells them apart; this row shows how far even these tunes' own statistics get.
 ``--dev`` runs the same on the development tunes (DEV_ESSEN, DEV_RYAN) that the new weights were tuned on;
 ``--fit`` recounts engine/rhythm_tables.py on the Essen ones.
 
@@ -39,6 +43,7 @@ import numpy as np
 
 from antiphon.engine.events import STEPS_PER_QUARTER
 from antiphon.engine.rhythm import Grid, RhythmConfig, estimate_rhythm
+from antiphon.engine.rhythm_score import RhythmTables, count_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "rhythm_tunes.json"
@@ -107,29 +112,23 @@ def load_tunes(dev: bool = False) -> list[dict]:
     return tunes
 
 
+def tune_tables(tunes: list[dict]) -> RhythmTables:
+    """The hearing's tables (engine/rhythm_tables.py's layout) counted on ``tunes``."""
+    return count_tables((t["sig"], np.rint((np.array([n[0] for n in t["notes"]]) - t["pickup"])
+                                           * STEPS_PER_QUARTER).astype(int)) for t in tunes)
+
+
 def fit_tables(tunes: list[dict]) -> str:
-    """engine/rhythm_tables.py counted on ``tunes`` (the development set): per meter, the counts of the
-    inter-onset interval (16ths, capped at two bars) after an onset at each bar position, by the interval
-    before it; where tunes' first and last onsets fall."""
+    """engine/rhythm_tables.py counted on ``tunes`` (the development set)."""
+    tables = tune_tables(tunes)
     lines = ['"""Tables for engine/rhythm_score.py, written by ``benchmarks/bench_rhythm.py --fit`` from the',
              "development tunes of Essen " + ", ".join(DEV_ESSEN) + ' (the benchmark uses none of them)."""', "",
              "# IOI_COUNTS[meter][p][c][d - 1]: onsets at bar position p (16ths from the downbeat) followed by the",
              "# next onset d 16ths later (the last column: d >= its index + 1), whole tunes; c: the interval before",
              "# the onset (0: none, the tune's first; 1, 2, 3: that many 16ths; 4: four or more).", "IOI_COUNTS = {"]
-    for sig, bar_ql in METERS.items():
-        bar = int(bar_ql * STEPS_PER_QUARTER)
-        counts = np.zeros((bar, 5, 2 * bar), dtype=int)
-        for tune in tunes:
-            if tune["sig"] != sig:
-                continue
-            steps = np.rint((np.array([n[0] for n in tune["notes"]]) - tune["pickup"]) * STEPS_PER_QUARTER).astype(int)
-            steps = np.unique(steps)
-            iois = np.diff(steps)
-            before = np.concatenate([[0], np.minimum(iois[:-1], 4)])
-            for a, c, d in zip(steps[:-1], before, iois, strict=True):
-                counts[a % bar, c, min(d, 2 * bar) - 1] += 1
+    for sig, rows in tables.ioi.items():
         lines.append(f'    "{sig}": (')
-        for row in counts:
+        for row in rows:
             lines.append("        (")
             for r in row:
                 lines += textwrap.wrap("(" + ", ".join(str(x) for x in r) + "),", 116, initial_indent=" " * 12,
@@ -138,15 +137,10 @@ def fit_tables(tunes: list[dict]) -> str:
         lines.append("    ),")
     lines.append("}")
     lines += ["", "# FIRST_COUNTS / LAST_COUNTS[meter][p]: tunes whose first / last onset falls on bar position p."]
-    for table, index in (("FIRST_COUNTS", 0), ("LAST_COUNTS", -1)):
-        lines.append(f"{table} = {{")
-        for sig, bar_ql in METERS.items():
-            bar = int(bar_ql * STEPS_PER_QUARTER)
-            counts = np.zeros(bar, dtype=int)
-            for tune in tunes:
-                if tune["sig"] == sig:
-                    counts[round((tune["notes"][index][0] - tune["pickup"]) * STEPS_PER_QUARTER) % bar] += 1
-            lines.append(f'    "{sig}": (' + ", ".join(str(x) for x in counts) + "),")
+    for name, counts in (("FIRST_COUNTS", tables.first), ("LAST_COUNTS", tables.last)):
+        lines.append(f"{name} = {{")
+        for sig, row in counts.items():
+            lines.append(f'    "{sig}": (' + ", ".join(str(x) for x in row) + "),")
         lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -319,7 +313,8 @@ def main(argv=None) -> int:
     print(f"{len(tunes)} tunes: {dict(Counter(t['sig'] for t in tunes))}")
     calls = cut_calls(tunes, calls_n, rng)
     bits = length_trigram(ROOT / "engine" / "bundled" / "events.json")
-    variants = {"ours": {}, "ours+session": {"session": True}}
+    variants = {"ours": {}, "ours+session": {"session": True},
+                "ceiling": {"config": RhythmConfig(tables=tune_tables(tunes))}}
     if not args.quick:
         variants |= {"-metrical": {"config": RhythmConfig(use_metrical=False)},
                      "-tempo prior": {"config": RhythmConfig(use_tempo_prior=False)},
@@ -346,7 +341,7 @@ def main(argv=None) -> int:
             b = ioi_tempo(np.sort(on))
             rows["ioi"] = judge(perf, b, first, "4/4", grid_onsets(np.sort(on), b, first))
             for name, kw in variants.items():
-                if spread == 0.025 and name not in ("ours", "ours+session") and not args.quick:
+                if spread == 0.025 and name not in ("ours", "ours+session", "ceiling") and not args.quick:
                     continue
                 rows[name], ms = run_ours(perf, prng, **kw)
                 times[name].append(ms)

@@ -27,8 +27,10 @@ import numpy as np
 from antiphon.engine.events import STEPS_PER_QUARTER, Note
 from antiphon.engine.midifile import highest_voice
 from antiphon.engine.rhythm_score import (
+    DEVELOPMENT_TABLES,
     METER_PRIOR,
     METERS,
+    RhythmTables,
     accent_scores,
     circular_anchors,
     fit_grids,
@@ -117,6 +119,7 @@ class RhythmConfig:
     use_metrical: bool = True
     use_ioi: bool = True
     use_ioi_context: bool = True  # the IOI model also conditioned on the IOI before (else on the position only)
+    tables: RhythmTables = DEVELOPMENT_TABLES  # the counts of the IOI model and the first / last-note priors
     velocity_accent: float = 8.0  # MIDI velocity a player adds on a downbeat (half on a mid-bar, a quarter on beats)
     use_velocity: bool = True
     use_tempo_prior: bool = True
@@ -248,9 +251,10 @@ def estimate_rhythm(onsets_s: Sequence[float], offsets_s: Sequence[float], pitch
         bar = table.bar_steps
         score = fit.timing[:, None] + metrical_scores(fit.k, table, config.use_metrical,
                                                       onsets=not (config.use_ioi and config.use_metrical),
-                                                      last_weight=0.0 if cut else config.last_weight)
+                                                      last_weight=0.0 if cut else config.last_weight,
+                                                      tables=config.tables)
         if config.use_ioi and config.use_metrical:
-            logs = ioi_logs(sig, config.ioi_floor, config.ioi_smooth)
+            logs = ioi_logs(sig, config.ioi_floor, config.ioi_smooth, config.tables)
             score = score + config.ioi_weight * ioi_scores(fit.k, logs, config.use_ioi_context)
         if config.use_tempo_prior:
             if prior_bpm is not None:

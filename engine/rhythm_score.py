@@ -20,6 +20,7 @@ All scores are natural logs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -51,6 +52,18 @@ MIN_ONSET_P = 0.05  # live players use more 16ths than the Essen songs do
 METER_PRIOR = {"2/4": 0.2, "3/4": 0.25, "4/4": 0.35, "6/8": 0.2}
 
 
+@dataclass(frozen=True, eq=False)  # hashed by identity: the IOI logs are cached per tables object
+class RhythmTables:
+    """The counts the IOI model and the first / last-note priors are made of, per meter (the layout of
+    engine/rhythm_tables.py: ``ioi[meter][p][c][d - 1]``, ``first[meter][p]``, ``last[meter][p]``)."""
+
+    ioi: dict
+    first: dict
+    last: dict
+
+
+
+
 @dataclass(frozen=True)
 class MeterTable:
     signature: str
@@ -74,17 +87,45 @@ def _meter_table(signature: str) -> MeterTable:
 
 
 METERS = {sig: _meter_table(sig) for sig in METER_PRIOR}
+DEVELOPMENT_TABLES = RhythmTables(IOI_COUNTS, FIRST_COUNTS, LAST_COUNTS)  # counted on the development tunes
 
 
-def _level_logs(table: MeterTable, metrical: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def count_tables(tunes: Iterable[tuple[str, Sequence[int]]]) -> RhythmTables:
+    """:class:`RhythmTables` counted on whole tunes, each a meter and its onsets in 16ths from a bar line."""
+    tunes = list(tunes)
+    unknown = {sig for sig, _ in tunes} - set(METERS)
+    if unknown:
+        raise ValueError(f"no meter table for {sorted(unknown)}; the meters are {list(METERS)}")
+    ioi, first, last = {}, {}, {}
+    for sig, table in METERS.items():
+        bar = table.bar_steps
+        counts = np.zeros((bar, 5, 2 * bar), dtype=int)
+        ends = np.zeros((2, bar), dtype=int)
+        for tune_sig, onsets in tunes:
+            steps = np.unique(np.asarray(onsets, dtype=int))
+            if tune_sig != sig or len(steps) == 0:
+                continue
+            ends[0, steps[0] % bar] += 1
+            ends[1, steps[-1] % bar] += 1
+            iois = np.diff(steps)
+            before = np.concatenate([[0], np.minimum(iois[:-1], 4)])
+            for a, c, d in zip(steps[:-1], before, iois, strict=True):
+                counts[a % bar, c, min(d, 2 * bar) - 1] += 1
+        ioi[sig] = tuple(tuple(tuple(int(x) for x in r) for r in row) for row in counts)
+        first[sig], last[sig] = (tuple(int(x) for x in e) for e in ends)
+    return RhythmTables(ioi, first, last)
+
+
+def _level_logs(table: MeterTable, metrical: bool,
+                tables: RhythmTables) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """log q, log(1-q), log first-note prior, log last-note prior per bar position.
 
     The first/last-note priors are mixed half and half with the onset shares, as a call cut from a tune (or
     played live) starts and ends less predictably than a whole song.
     """
     q_tab = np.array(_TABLES[table.signature][0])
-    first_tab = np.array(FIRST_COUNTS[table.signature]) + 1.0  # add-one, counted on the development tunes
-    last_tab = np.array(LAST_COUNTS[table.signature]) + 1.0
+    first_tab = np.array(tables.first[table.signature]) + 1.0  # add-one
+    last_tab = np.array(tables.last[table.signature]) + 1.0
     q = np.maximum(q_tab, MIN_ONSET_P)
     if not metrical:  # no preference between positions; the grid still pays for its empty steps
         q = np.full_like(q, q.mean())
@@ -173,11 +214,11 @@ def fit_grids(t: np.ndarray, periods: np.ndarray, anchors: np.ndarray, sd_s: flo
 
 
 def metrical_scores(k: np.ndarray, table: MeterTable, metrical: bool = True, onsets: bool = True,
-                    last_weight: float = 1.0) -> np.ndarray:
+                    last_weight: float = 1.0, tables: RhythmTables = DEVELOPMENT_TABLES) -> np.ndarray:
     """(T, bar_steps) log score of each bar position of the first onset, for onset steps ``k`` (T, n); without
     ``onsets`` only the first and last notes' position priors."""
     bar = table.bar_steps
-    logq, log1q, logf, logl = _level_logs(table, metrical)
+    logq, log1q, logf, logl = _level_logs(table, metrical, tables)
     rows = np.arange(k.shape[0])[:, None]
     on = np.bincount((rows * bar + k % bar).ravel(), minlength=k.shape[0] * bar).reshape(-1, bar).astype(float)
     length = k[:, -1] + 1
@@ -198,17 +239,19 @@ def tempo_prior(bpm: np.ndarray, beat_steps: int, center_bpm: float, sd: float) 
 
 
 @lru_cache(maxsize=64)
-def ioi_logs(signature: str, floor: float = 0.02, smooth: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+def ioi_logs(signature: str, floor: float = 0.02, smooth: float = 20.0,
+             tables: RhythmTables = DEVELOPMENT_TABLES) -> tuple[np.ndarray, np.ndarray]:
     """Log tables of the interval (IOI) to the next onset, for each bar position of the phrase's first onset
     (columns): ``first`` (bar * cap rows, ``cap`` two bars) log P(IOI | bar position) at row ``r * cap + d - 1``
     for an onset ``r`` steps after the first (mod the bar) followed by the next ``d`` steps later;
     ``second`` (bar * 4 * cap rows) log P(IOI | bar position, the IOI before: 1, 2, 3, 4+ steps) at row
     ``(r * 4 + before - 1) * cap + d - 1``.
 
-    Counted on the development tunes (engine/rhythm_tables.py); each row is smoothed towards the coarser
-    distribution (all positions; no IOI before) and mixed with a ``floor`` share of a uniform one.
+    Counted on the development tunes (engine/rhythm_tables.py) unless other ``tables`` are given; each row is
+    smoothed towards the coarser distribution (all positions; no IOI before) and mixed with a ``floor`` share of
+    a uniform one.
     """
-    counts = np.asarray(IOI_COUNTS[signature], dtype=float)  # (bar, 5, cap)
+    counts = np.asarray(tables.ioi[signature], dtype=float)  # (bar, 5, cap)
     bar, _, cap = counts.shape
     c1 = counts.sum(axis=1)
     marginal = (c1.sum(axis=0) + 0.5) / (c1.sum() + 0.5 * cap)

@@ -7,6 +7,7 @@ import pytest
 
 from antiphon.engine.events import Note
 from antiphon.engine.rhythm import Grid, RhythmConfig, estimate_rhythm
+from antiphon.engine.rhythm_score import count_tables
 
 
 def play(steps_lengths, bpm, start=1.0, spread_s=0.0, seed=0, held=0.9, drift=0.0):
@@ -260,3 +261,21 @@ def test_a_cut_phrase_is_heard_without_its_end():
     cut = estimate_rhythm(on, off, pitches, cut=True)
     assert (cut.grid.signature, cut.pickup_steps) == ("4/4", 0) and cut.grid.bpm == pytest.approx(120, rel=0.01)
     assert cut.grid.origin_s == pytest.approx(on[0], abs=0.005)
+
+
+def test_the_tables_decide_a_half_double_trap():
+    """A phrase of 16th-note figures at 70 bpm sounds exactly like the same figures in eighths at 140: only
+    how tunes are written tells them apart. Tables counted on tunes written one way hear it that way."""
+    figure = [0, 1, 2, 4, 6]  # per 2/4 bar: s s e e | ... ; the same in 4/4 at double values: e e q q
+    bars = 8
+    sixteenths = count_tables([("2/4", [8 * b + s for b in range(bars) for s in figure])] * 5)
+    eighths = count_tables([("4/4", [16 * b + 2 * s for b in range(bars) for s in figure])] * 5)
+    phrase = [(8 * b + s, 1 if s < 2 else 2) for b in range(2) for s in figure] + [(16, 8)]
+    on, off, pitches = play(phrase, 70, spread_s=0.005, seed=3)
+    slow = estimate_rhythm(on, off, pitches, config=RhythmConfig(tables=sixteenths))
+    fast = estimate_rhythm(on, off, pitches, config=RhythmConfig(tables=eighths))
+    assert slow.grid.bpm == pytest.approx(70, rel=0.04)
+    assert fast.grid.bpm == pytest.approx(140, rel=0.04)
+    assert onsets(fast) == [2 * s for s in onsets(slow)]
+    with pytest.raises(ValueError, match="meter"):
+        count_tables([("5/4", [0, 4])])
