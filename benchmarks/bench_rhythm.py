@@ -301,7 +301,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dev", action="store_true", help="the development tunes (DEV_ESSEN, DEV_RYAN), for tuning")
     ap.add_argument("--fit", action="store_true", help="count engine/rhythm_tables.py on the development tunes")
     args = ap.parse_args(argv)
-    calls_n = args.calls or (120 if args.quick else 400)
+    calls_n = args.calls or (120 if args.quick else 2000)
     rng = np.random.default_rng(args.seed)
     if args.fit:
         out = ROOT / "engine" / "rhythm_tables.py"
