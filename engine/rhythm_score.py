@@ -62,8 +62,6 @@ class RhythmTables:
     last: dict
 
 
-
-
 @dataclass(frozen=True)
 class MeterTable:
     signature: str

@@ -266,7 +266,7 @@ def test_a_cut_phrase_is_heard_without_its_end():
 def test_the_tables_decide_a_half_double_trap():
     """A phrase of 16th-note figures at 70 bpm sounds exactly like the same figures in eighths at 140: only
     how tunes are written tells them apart. Tables counted on tunes written one way hear it that way."""
-    figure = [0, 1, 2, 4, 6]  # per 2/4 bar: s s e e | ... ; the same in 4/4 at double values: e e q q
+    figure = [0, 1, 2, 4, 6]  # a 2/4 bar of s s e e e; in 4/4 at double values, a bar of e e q q q
     bars = 8
     sixteenths = count_tables([("2/4", [8 * b + s for b in range(bars) for s in figure])] * 5)
     eighths = count_tables([("4/4", [16 * b + 2 * s for b in range(bars) for s in figure])] * 5)
