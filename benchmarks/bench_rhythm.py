@@ -113,10 +113,14 @@ def load_tunes(dev: bool = False) -> list[dict]:
     return tunes
 
 
+def tune_steps(tune: dict) -> np.ndarray:
+    """A tune's onsets in 16ths from its first bar line (its pickup before it)."""
+    return np.rint((np.array([n[0] for n in tune["notes"]]) - tune["pickup"]) * STEPS_PER_QUARTER).astype(int)
+
+
 def tune_tables(tunes: list[dict]) -> RhythmTables:
     """The hearing's tables (engine/rhythm_tables.py's layout) counted on ``tunes``."""
-    return count_tables((t["sig"], np.rint((np.array([n[0] for n in t["notes"]]) - t["pickup"])
-                                           * STEPS_PER_QUARTER).astype(int)) for t in tunes)
+    return count_tables((t["sig"], tune_steps(t)) for t in tunes)
 
 
 def fit_tables(tunes: list[dict]) -> str:
@@ -286,7 +290,7 @@ def bar_patterns(tunes: list[dict], weight: float = 0.5):
     counts: dict = defaultdict(Counter)
     for tune in tunes:
         bar = round(METERS[tune["sig"]] * STEPS_PER_QUARTER)
-        steps = np.unique(np.rint((np.array([n[0] for n in tune["notes"]]) - tune["pickup"]) * STEPS_PER_QUARTER))
+        steps = np.unique(tune_steps(tune))
         for b in np.unique(steps // bar):
             counts[bar][tuple(int(x) for x in steps[steps // bar == b] % bar)] += 1
     totals = {bar: sum(c.values()) for bar, c in counts.items()}
