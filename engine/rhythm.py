@@ -87,7 +87,7 @@ class Grid:
 @dataclass(frozen=True)
 class RhythmConfig:
     """Knobs of :func:`estimate_rhythm`; the ``use_*`` switches exist for ablations. The weights were set by a
-    random search on the development tunes (``benchmarks/bench_rhythm.py --dev``), never the benchmark's."""
+    random search on the development tunes (``benchmarks/tune_rhythm.py``), never the benchmark's."""
 
     min_bpm: float = 40.0  # quarter notes per minute
     max_bpm: float = 240.0

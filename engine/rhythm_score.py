@@ -100,9 +100,9 @@ def count_tables(tunes: Iterable[tuple[str, Sequence[int]]]) -> RhythmTables:
         counts = np.zeros((bar, 5, 2 * bar), dtype=int)
         ends = np.zeros((2, bar), dtype=int)
         for tune_sig, onsets in tunes:
-            steps = np.unique(np.asarray(onsets, dtype=int))
-            if tune_sig != sig or len(steps) == 0:
+            if tune_sig != sig or len(onsets) == 0:
                 continue
+            steps = np.unique(np.asarray(onsets, dtype=int))
             ends[0, steps[0] % bar] += 1
             ends[1, steps[-1] % bar] += 1
             iois = np.diff(steps)
